@@ -1,0 +1,3 @@
+from doseport.cli import main
+
+main()

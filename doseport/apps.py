@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DoseportConfig(AppConfig):
+    name = "doseport"
+    verbose_name = "Doseport"

@@ -1,0 +1,35 @@
+"""First-run set-up: an admin user with a generated password and a default store node."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from doseport.auth import ADMIN, ROLES, set_role
+from nodes.models import StoreNode
+
+DEFAULT_STORE = {"name": "Default store", "ae_title": "DOSEPORT", "port": 11112}
+
+
+def ensure_roles() -> None:
+    for role in ROLES:
+        Group.objects.get_or_create(name=role)
+
+
+def ensure_admin() -> str | None:
+    """Create user `admin` when no user exists; return its password (shown once)."""
+    users = get_user_model().objects
+    if users.exists():
+        return None
+    password = secrets.token_urlsafe(12)
+    user = users.create_superuser("admin", "", password)
+    set_role(user, ADMIN)
+    return password
+
+
+def ensure_default_store() -> StoreNode | None:
+    if StoreNode.objects.exists():
+        return None
+    return StoreNode.objects.create(**DEFAULT_STORE, controlled=True, auto_start=True)

@@ -1,0 +1,19 @@
+"""The `doseport` console script: Django's manage.py plus Doseport's own commands."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "doseport.settings")
+    from lib.env import ConfigError
+
+    try:
+        from django.core.management import execute_from_command_line
+
+        execute_from_command_line(["doseport", *(sys.argv[1:] if argv is None else argv)])
+    except ConfigError as exc:
+        sys.stderr.write(f"doseport: configuration error: {exc}\n")
+        sys.exit(2)

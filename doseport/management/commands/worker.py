@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Run the Huey worker: imports, queries, moves, echoes and periodic jobs."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--workers", type=int, default=2, help="worker threads (default 2)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        call_command("run_huey", workers=options["workers"], worker_type="thread")

@@ -1,0 +1,147 @@
+"""Settings, read once from environment variables (docs/configuration.md lists them all)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lib.env import (
+    env_bool,
+    env_int,
+    env_path,
+    env_str,
+    load_or_create_secret,
+    parse_bind,
+    parse_database_url,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+HOME = env_path("DOSEPORT_HOME", "./var")
+HOME.mkdir(parents=True, exist_ok=True)
+SPOOL_DIR = HOME / "spool"
+QUARANTINE_DIR = HOME / "quarantine"
+LOG_DIR = HOME / "logs"
+
+DEBUG = env_bool("DOSEPORT_DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY", "") or load_or_create_secret(HOME / "secret_key")
+BIND = parse_bind("DOSEPORT_BIND", "127.0.0.1:8000")
+ALLOWED_HOSTS = [h.strip() for h in env_str("DOSEPORT_ALLOWED_HOSTS", "*").split(",") if h.strip()]
+CSRF_TRUSTED_ORIGINS = [
+    o.strip() for o in env_str("DOSEPORT_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
+]
+
+# Site-wide DICOM defaults.
+AE_TITLE = env_str("DOSEPORT_AE_TITLE", "DOSEPORT")
+ECHO_INTERVAL_S = env_int("DOSEPORT_ECHO_INTERVAL", 60, minimum=5, maximum=86400)
+SAMPLES_DIR = env_path("DOSEPORT_SAMPLES", str(BASE_DIR.parent / "shared" / "samples"))
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "huey.contrib.djhuey",
+    "doseport",
+    "nodes",
+    "store",
+    "imports",
+    "dose",
+    "qr",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+]
+
+ROOT_URLCONF = "doseport.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "doseport.auth.roles_context",
+            ],
+        },
+    }
+]
+WSGI_APPLICATION = "doseport.wsgi.application"
+
+_database_url = env_str("DATABASE_URL", "")
+if _database_url:
+    DATABASES = {"default": parse_database_url("DATABASE_URL", _database_url)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(env_path("DOSEPORT_SQLITE", str(HOME / "db.sqlite3"))),
+            "OPTIONS": {
+                "timeout": 30,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": (
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;"
+                ),
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env_str("REDIS_URL", "")
+_huey_name = env_str("DOSEPORT_HUEY_NAME", "doseport")
+if REDIS_URL:
+    HUEY: dict[str, object] = {
+        "huey_class": "huey.RedisHuey",
+        "name": _huey_name,
+        "url": REDIS_URL,
+        "immediate": False,
+        "results": True,
+        "consumer": {"workers": 2, "worker_type": "thread"},
+    }
+else:
+    HUEY = {
+        "huey_class": "huey.SqliteHuey",
+        "name": _huey_name,
+        "filename": str(HOME / "huey.sqlite3"),
+        "immediate": False,
+        "results": True,
+        "consumer": {"workers": 2, "worker_type": "thread"},
+    }
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = env_str("DOSEPORT_TIME_ZONE", "UTC")
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = HOME / "static"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("DOSEPORT_LOG_LEVEL", "INFO").upper()},
+    "loggers": {"pynetdicom": {"level": "WARNING"}},
+}

@@ -1,0 +1,20 @@
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from doseport import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "account/password/",
+        auth_views.PasswordChangeView.as_view(success_url="/"),
+        name="password_change",
+    ),
+    path("config/", include("nodes.urls")),
+    path("store/", include("store.urls")),
+    path("imports/", include("imports.urls")),
+    path("studies/", include("dose.urls")),
+    path("qr/", include("qr.urls")),
+]

@@ -1,0 +1,50 @@
+"""ImportRecord: one row for every object Doseport has seen, whatever became of it."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Source(models.TextChoices):
+    STORE = "store", "store node"
+    QUERY = "query", "query-retrieve"
+    FILE = "file", "file import"
+
+
+class Outcome(models.TextChoices):
+    PENDING = "pending", "pending"
+    IMPORTED = "imported", "imported"
+    DUPLICATE = "duplicate", "duplicate"
+    NOT_IMPORTABLE = "not_importable", "not importable"
+    FAILED = "failed", "failed"
+
+
+class ImportRecord(models.Model):
+    sop_instance_uid = models.CharField(max_length=64, db_index=True, blank=True, default="")
+    sop_class_uid = models.CharField(max_length=64, blank=True, default="")
+    study_instance_uid = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    kind = models.CharField(max_length=32, blank=True, default="")
+    source = models.CharField(max_length=8, choices=Source.choices)
+    store_node = models.ForeignKey(
+        "nodes.StoreNode", null=True, blank=True, on_delete=models.SET_NULL
+    )
+    path = models.CharField(
+        max_length=1024, blank=True, default="", help_text="where the file was read from"
+    )
+    kept_path = models.CharField(
+        max_length=1024, blank=True, default="", help_text="where the file is now (empty = deleted)"
+    )
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.PENDING)
+    error = models.TextField(blank=True, default="")
+    received_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["outcome", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.sop_instance_uid or self.path} {self.outcome}"

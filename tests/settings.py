@@ -1,0 +1,20 @@
+"""Test settings: the real settings, with a private DOSEPORT_HOME and in-process Huey.
+
+Subprocess tests (store nodes, workers) use `doseport.settings` with the env built by the
+`process_env` fixture, so they reach the same test database and the real queue backend
+(SQLite, or Redis when REDIS_URL is set).
+"""
+
+import os
+import tempfile
+
+os.environ.setdefault("DOSEPORT_HOME", tempfile.mkdtemp(prefix="doseport-test-"))
+
+from doseport.settings import *  # noqa: E402,F403
+from doseport.settings import DATABASES, HOME, HUEY  # noqa: E402
+
+HUEY = {**HUEY, "immediate": True}
+if str(DATABASES["default"]["ENGINE"]).endswith("sqlite3"):
+    # A file, not :memory:, so that child processes can open the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(HOME / "test.sqlite3")}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
