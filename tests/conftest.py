@@ -113,7 +113,7 @@ def process_env(transactional_db, tmp_path: Path) -> dict[str, str]:
             f"postgresql://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:"
             f"{db['PORT'] or 5432}/{db['NAME']}"
         )
-    env["DOSEPORT_HUEY_NAME"] = f"doseport-test-{os.getpid()}-{tmp_path.name}"
+    env["DOSEPORT_HUEY_NAME"] = os.environ["DOSEPORT_HUEY_NAME"]  # set by tests/settings.py
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

@@ -9,10 +9,14 @@ import os
 import tempfile
 
 os.environ.setdefault("DOSEPORT_HOME", tempfile.mkdtemp(prefix="doseport-test-"))
+# Unique per test run so parallel runs on one Redis never share a queue; children inherit it.
+os.environ.setdefault("DOSEPORT_HUEY_NAME", f"doseport-test-{os.getpid()}")
 
 from doseport.settings import *  # noqa: E402,F403
 from doseport.settings import DATABASES, HOME, HUEY  # noqa: E402
 
+# Tasks run inline in tests; a test that needs a real worker process sets
+# `huey.immediate = False` (huey.contrib.djhuey.HUEY) and spawns `doseport worker`.
 HUEY = {**HUEY, "immediate": True}
 if str(DATABASES["default"]["ENGINE"]).endswith("sqlite3"):
     # A file, not :memory:, so that child processes can open the test database.
