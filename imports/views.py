@@ -1,0 +1,103 @@
+"""Imports page: recent ImportRecords (failures first) and retry of quarantined objects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django import forms
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Case, IntegerField, OuterRef, QuerySet, Subquery, Value, When
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from doseport.auth import IMPORTER, VIEWER, role_required
+from imports.models import ImportRecord, Outcome
+from imports.tasks import import_file_task
+
+PAGE_SIZE = 50
+
+
+class ImportFilterForm(forms.Form):
+    outcome = forms.ChoiceField(
+        choices=[("", "any outcome"), *Outcome.choices], required=False
+    )
+
+
+def later_attempts(record: ImportRecord) -> QuerySet[ImportRecord]:
+    """Imports of the same file after this one (a retry re-imports record.kept_path)."""
+    if not record.kept_path:
+        return ImportRecord.objects.none()
+    return ImportRecord.objects.filter(
+        path=record.kept_path, created_at__gte=record.created_at
+    ).exclude(pk=record.pk).order_by("-created_at", "-pk")
+
+
+def can_retry(record: ImportRecord) -> bool:
+    return (
+        record.outcome == Outcome.FAILED
+        and bool(record.kept_path)
+        and Path(record.kept_path).is_file()
+    )
+
+
+def recent_records(outcome: str) -> QuerySet[ImportRecord]:
+    """Failures first, then newest first; each row knows the outcome of its latest retry."""
+    latest_retry = ImportRecord.objects.filter(
+        path=OuterRef("kept_path"), created_at__gte=OuterRef("created_at")
+    ).exclude(pk=OuterRef("pk")).order_by("-created_at", "-pk")
+    records = ImportRecord.objects.select_related("store_node").annotate(
+        failed_first=Case(
+            When(outcome=Outcome.FAILED, then=Value(0)), default=Value(1),
+            output_field=IntegerField(),
+        ),
+        retry_outcome=Subquery(latest_retry.values("outcome")[:1]),
+    )
+    if outcome:
+        records = records.filter(outcome=outcome)
+    return records.order_by("failed_first", "-created_at", "-pk")
+
+
+@require_GET
+@role_required(VIEWER)
+def import_list(request: HttpRequest) -> HttpResponse:
+    form = ImportFilterForm(request.GET)
+    outcome = form.cleaned_data["outcome"] if form.is_valid() else ""
+    page = Paginator(recent_records(outcome), PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "imports/imports.html",
+        {"form": form, "page": page, "query": query.urlencode(), "outcome": outcome},
+    )
+
+
+@require_GET
+@role_required(VIEWER)
+def record_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    record = get_object_or_404(ImportRecord, pk=pk)
+    context = {
+        "record": record,
+        "attempts": list(later_attempts(record)[:20]),
+        "can_retry": can_retry(record),
+        "waiting": request.GET.get("retried") == "1",
+    }
+    if request.headers.get("HX-Request"):
+        return render(request, "imports/record_attempts.html", context)
+    return render(request, "imports/record.html", context)
+
+
+@require_POST
+@role_required(IMPORTER)
+def retry(request: HttpRequest, pk: int) -> HttpResponse:
+    record = get_object_or_404(ImportRecord, pk=pk)
+    if not can_retry(record):
+        messages.error(request, "Only a failed import whose file is still kept can be retried.")
+        return redirect("imports:record", pk=record.pk)
+    # The worker imports; the page polls for the new ImportRecord of this file.
+    import_file_task(record.kept_path, record.source, record.store_node_id)
+    messages.success(request, "Retry queued.")
+    return redirect(reverse("imports:record", args=[record.pk]) + "?retried=1")

@@ -1,0 +1,144 @@
+"""Imports page: failures first, outcome filter, paging, roles, retry of quarantined files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.test import Client
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from imports.models import ImportRecord, Outcome, Source
+
+pytestmark = pytest.mark.django_db
+
+
+def make_record(outcome: str, uid: str, error: str = "") -> ImportRecord:
+    return ImportRecord.objects.create(
+        source=Source.FILE, outcome=outcome, sop_instance_uid=uid, error=error
+    )
+
+
+def login(client: Client, user) -> Client:  # type: ignore[no-untyped-def]
+    client.force_login(user)
+    return client
+
+
+def write_non_dose_sr(path: Path) -> str:
+    """A Basic Text SR: valid DICOM that is not a dose report."""
+    ds = Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.88.11"
+    ds.SOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.Modality = "SR"
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.save_as(path, enforce_file_format=True)
+    return str(ds.SOPInstanceUID)
+
+
+def quarantined(tmp_path: Path, content: bytes = b"not a DICOM file") -> ImportRecord:
+    kept = tmp_path / "quarantine" / "broken.dcm"
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.write_bytes(content)
+    return ImportRecord.objects.create(
+        source=Source.FILE, path=str(tmp_path / "in" / "broken.dcm"), kept_path=str(kept),
+        outcome=Outcome.FAILED, error="cannot read DICOM file: truncated",
+    )
+
+
+def test_it_lists_failures_first_then_newest(client: Client, viewer) -> None:
+    make_record(Outcome.IMPORTED, "1.1")
+    make_record(Outcome.FAILED, "1.2", error="bad unit dGy")
+    make_record(Outcome.DUPLICATE, "1.3")
+    response = login(client, viewer).get("/imports/")
+    assert response.status_code == 200
+    uids = [r.sop_instance_uid for r in response.context["page"]]
+    assert uids == ["1.2", "1.3", "1.1"]
+    assert b"bad unit dGy" in response.content
+
+
+def test_it_filters_by_outcome(client: Client, viewer) -> None:
+    make_record(Outcome.IMPORTED, "1.1")
+    make_record(Outcome.FAILED, "1.2")
+    response = login(client, viewer).get("/imports/", {"outcome": "imported"})
+    assert [r.sop_instance_uid for r in response.context["page"]] == ["1.1"]
+    response = client.get("/imports/", {"outcome": "no-such-outcome"})
+    assert response.status_code == 200
+    assert len(response.context["page"]) == 2
+
+
+def test_it_pages_the_list(client: Client, viewer) -> None:
+    ImportRecord.objects.bulk_create(
+        ImportRecord(source=Source.FILE, outcome=Outcome.IMPORTED, sop_instance_uid=f"2.{i}")
+        for i in range(55)
+    )
+    response = login(client, viewer).get("/imports/", {"outcome": "imported", "page": "2"})
+    assert len(response.context["page"]) == 5
+    assert b"Page 2 of 2" in response.content
+    assert b"outcome=imported&amp;page=1" in response.content
+
+
+def test_it_needs_a_role_to_view(client: Client, django_user_model) -> None:
+    nobody = django_user_model.objects.create_user("nobody", password="pw")
+    assert login(client, nobody).get("/imports/").status_code == 403
+
+
+def test_it_refuses_retry_by_a_viewer(client: Client, viewer, tmp_path: Path) -> None:
+    record = quarantined(tmp_path)
+    response = login(client, viewer).post(f"/imports/{record.pk}/retry/")
+    assert response.status_code == 403
+    assert ImportRecord.objects.count() == 1
+    page = client.get("/imports/")
+    assert b'name="retry"' not in page.content
+
+
+def test_it_refuses_retry_by_get(client: Client, importer, tmp_path: Path) -> None:
+    record = quarantined(tmp_path)
+    assert login(client, importer).get(f"/imports/{record.pk}/retry/").status_code == 405
+
+
+def test_it_retries_a_quarantined_file_and_shows_the_new_outcome(
+    client: Client, importer, tmp_path: Path
+) -> None:
+    record = quarantined(tmp_path)
+    # The site fixed the file in quarantine (e.g. re-exported it); retry imports it again.
+    uid = write_non_dose_sr(Path(record.kept_path))
+    login(client, importer)
+    assert b'name="retry"' in client.get("/imports/").content
+    response = client.post(f"/imports/{record.pk}/retry/")
+    assert response.status_code == 302
+    assert response["Location"] == f"/imports/{record.pk}/?retried=1"
+    attempt = ImportRecord.objects.exclude(pk=record.pk).get()
+    assert attempt.sop_instance_uid == uid
+    assert attempt.outcome == Outcome.NOT_IMPORTABLE
+    page = client.get(response["Location"])
+    assert [a.pk for a in page.context["attempts"]] == [attempt.pk]
+    assert b"not importable" in page.content
+    assert b"hx-trigger" not in page.content  # done: no more polling
+    listing = client.get("/imports/")
+    assert b"retried: not_importable" in listing.content
+
+
+def test_it_does_not_retry_a_record_that_did_not_fail(
+    client: Client, importer, tmp_path: Path
+) -> None:
+    record = quarantined(tmp_path)
+    record.outcome = Outcome.IMPORTED
+    record.save()
+    response = login(client, importer).post(f"/imports/{record.pk}/retry/")
+    assert response.status_code == 302
+    assert ImportRecord.objects.count() == 1
+
+
+def test_it_does_not_retry_when_the_file_is_gone(
+    client: Client, importer, tmp_path: Path
+) -> None:
+    record = quarantined(tmp_path)
+    Path(record.kept_path).unlink()
+    login(client, importer).post(f"/imports/{record.pk}/retry/")
+    assert ImportRecord.objects.count() == 1
