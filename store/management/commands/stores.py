@@ -1,25 +1,21 @@
 from __future__ import annotations
 
-import signal
-import time
-from types import FrameType
 from typing import Any
 
 from django.core.management.base import BaseCommand
+
+from store.supervisor import StoreSupervisor
 
 
 class Command(BaseCommand):
     help = "Store supervisor: one child process per store node that should run."
 
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument(
+            "--processes", type=int, default=1,
+            help="listening processes per node, sharing the port (default 1)",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
-        # Placeholder until the store issue: keeps the process layout of `doseport run`.
-        stopping = False
-
-        def stop(signum: int, frame: FrameType | None) -> None:
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        while not stopping:
-            time.sleep(0.5)
+        extra = ["--processes", str(options["processes"])] if options["processes"] > 1 else []
+        StoreSupervisor(extra_args=extra).run()

@@ -1,0 +1,98 @@
+"""The one factory for store node AEs: every value explicit, nothing left to defaults."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+
+from pydicom import config as pydicom_config
+from pydicom.uid import AllTransferSyntaxes
+from pynetdicom import AE, _config
+from pynetdicom.sop_class import _STORAGE_CLASSES
+from pynetdicom.transport import ThreadedAssociationServer
+
+from nodes.models import StoreNode
+
+VERIFICATION = "1.2.840.10008.1.1"
+# Dose SR classes that pynetdicom's default storage list lacks; ours must always have them.
+RADIOPHARMACEUTICAL_RDSR = "1.2.840.10008.5.1.4.1.1.88.68"
+PATIENT_RDSR = "1.2.840.10008.5.1.4.1.1.88.73"
+ENHANCED_XRAY_RDSR = "1.2.840.10008.5.1.4.1.1.88.76"
+DOSE_SR_CLASSES = (RADIOPHARMACEUTICAL_RDSR, PATIENT_RDSR, ENHANCED_XRAY_RDSR)
+
+
+@dataclass(frozen=True)
+class AESettings:
+    """Everything an AE is built from. Timeouts in seconds."""
+
+    ae_title: str
+    port: int
+    bind_address: str = ""
+    allowed_calling_aets: tuple[str, ...] = ()
+    maximum_associations: int = 20
+    maximum_pdu_size: int = 4 * 1024 * 1024
+    acse_timeout: float = 30.0
+    dimse_timeout: float = 60.0
+    network_timeout: float = 60.0
+    connection_timeout: float = 10.0
+    reuse_port: bool = False
+
+    @classmethod
+    def for_node(cls, node: StoreNode, reuse_port: bool = False) -> AESettings:
+        return cls(
+            ae_title=node.ae_title,
+            port=node.port,
+            bind_address=node.bind_address,
+            allowed_calling_aets=tuple(node.allowed_calling_aet_list),
+            reuse_port=reuse_port,
+        )
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return (self.bind_address or "0.0.0.0", self.port)
+
+
+def storage_sop_classes() -> list[str]:
+    """Every storage SOP class pynetdicom knows, plus the dose SR classes, no duplicates."""
+    uids = [str(uid) for uid in _STORAGE_CLASSES.values()]
+    return list(dict.fromkeys([*uids, *DOSE_SR_CLASSES]))
+
+
+def configure_pynetdicom() -> None:
+    """Process-wide pynetdicom options for a store node process."""
+    # Per-PDU/DIMSE debug handlers cost time on every message even when not logged.
+    _config.LOG_HANDLER_LEVEL = "none"
+    _config.STORE_RECV_CHUNKED_DATASET = False  # we want the bytes in memory, written once
+    _config.ENFORCE_UID_CONFORMANCE = False  # real modalities send odd UIDs; we store as sent
+    # The header peek must not log every odd value a modality writes; we store bytes as sent.
+    pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
+
+
+def make_store_ae(settings: AESettings) -> AE:
+    """Build the accepting AE of a store node."""
+    configure_pynetdicom()
+    ae = AE(ae_title=settings.ae_title)
+    ae.maximum_associations = settings.maximum_associations
+    ae.maximum_pdu_size = settings.maximum_pdu_size
+    ae.acse_timeout = settings.acse_timeout
+    ae.dimse_timeout = settings.dimse_timeout
+    ae.network_timeout = settings.network_timeout
+    ae.connection_timeout = settings.connection_timeout
+    ae.require_called_aet = True
+    ae.require_calling_aet = list(settings.allowed_calling_aets)
+    syntaxes = list(AllTransferSyntaxes)
+    for uid in storage_sop_classes():
+        ae.add_supported_context(uid, syntaxes)
+    ae.add_supported_context(VERIFICATION, syntaxes)
+    return ae
+
+
+class StoreServer(ThreadedAssociationServer):
+    """pynetdicom's threaded server, optionally sharing its port (SO_REUSEPORT)."""
+
+    reuse_port = False
+
+    def server_bind(self) -> None:
+        if self.reuse_port and self.socket is not None:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()

@@ -1,0 +1,161 @@
+"""One running store node: the pynetdicom server plus its maintenance loop.
+
+`doseport store run N` runs a NodeProcess in the foreground. The association threads
+only touch the spool and the queue; this loop owns the database: it refreshes the
+settings the handlers need, writes the heartbeat and runs the recovery sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from datetime import UTC, datetime
+from types import FrameType
+
+from django.db import close_old_connections
+from django.utils import timezone
+from pynetdicom import AE
+from pynetdicom.transport import ThreadedAssociationServer
+
+from nodes.models import DeleteSettings, StoreNode
+from store import recovery
+from store.ae import AESettings, StoreServer, make_store_ae
+from store.handlers import Counters, NodeContext, handlers_for
+from store.models import HEARTBEAT_S, State, StoreRuntime
+from store.spool import Spool
+
+logger = logging.getLogger(__name__)
+
+SWEEP_EVERY_S = 60.0
+# Periodic sweeps look at recent files only; the start-up sweep looks at all of them.
+SWEEP_WINDOW_S = 24 * 3600.0
+
+
+def _aware(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+class NodeProcess:
+    def __init__(self, node: StoreNode, reuse_port: bool = False) -> None:
+        self.node_id = node.pk
+        self.settings = AESettings.for_node(node, reuse_port=reuse_port)
+        self.spool = Spool.for_node(node.pk)
+        self.ctx = NodeContext(
+            node_id=node.pk, spool=self.spool, network_timeout=self.settings.network_timeout
+        )
+        self.ae: AE | None = None
+        self.server: ThreadedAssociationServer | None = None
+        self.stopping = threading.Event()
+        self.started_at = timezone.now()
+        self.next_sweep = 0.0
+        self.swept_once = False
+
+    def start(self) -> None:
+        """Bind and serve in a background thread. Raises OSError when the port is taken."""
+        self.refresh_settings()
+        self.ae = make_store_ae(self.settings)
+        server_class = type(
+            "NodeServer", (StoreServer,), {"reuse_port": self.settings.reuse_port}
+        )
+        server = self.ae.make_server(
+            self.settings.address, evt_handlers=handlers_for(self.ctx),  # type: ignore[arg-type]
+            server_class=server_class,
+        )
+        self.server = server
+        threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.2},
+            name=f"store-node-{self.node_id}", daemon=True,
+        ).start()
+        logger.info(
+            "node %s: %s listening on %s:%d (pid %d)", self.node_id, self.settings.ae_title,
+            *self.settings.address, os.getpid(),
+        )
+        self.write_heartbeat(state=State.RUNNING, clear_error=True)
+
+    def refresh_settings(self) -> None:
+        self.ctx.del_no_match = DeleteSettings.get().del_no_match
+
+    def counters(self) -> Counters:
+        return self.ctx.snapshot()
+
+    def write_heartbeat(self, state: str | None = None, clear_error: bool = False) -> bool:
+        """Write counters and heartbeat; False when the node no longer exists."""
+        c = self.counters()
+        fields: dict[str, object] = {
+            "pid": os.getpid(),
+            "started_at": self.started_at,
+            "last_heartbeat": timezone.now(),
+            "associations_open": max(c.associations_open, 0),
+            "associations_total": c.associations_total,
+            "associations_rejected": c.associations_rejected,
+            "objects_received": c.objects_received,
+            "objects_discarded": c.objects_discarded,
+            "objects_failed": c.objects_failed,
+            "bytes_received": c.bytes_received,
+            "last_object_at": _aware(c.last_object_at),
+        }
+        if state is not None:
+            fields["state"] = state
+        if c.last_error:
+            fields["last_error"] = c.last_error[:2000]
+            fields["last_error_at"] = _aware(c.last_error_at)
+        elif clear_error:
+            fields["last_error"] = ""
+            fields["last_error_at"] = None
+        if not StoreNode.objects.filter(pk=self.node_id).exists():
+            return False
+        StoreRuntime.for_node(self.node_id)
+        StoreRuntime.objects.filter(node_id=self.node_id).update(**fields)
+        return True
+
+    def maintain_once(self) -> bool:
+        """Refresh settings, heartbeat, sweep when due. True when the sweep found work."""
+        close_old_connections()
+        found = False
+        try:
+            self.refresh_settings()
+            if not self.write_heartbeat():
+                logger.warning("node %s was deleted; stopping", self.node_id)
+                self.stopping.set()
+                return False
+            now = time.monotonic()
+            if now >= self.next_sweep:
+                self.next_sweep = now + SWEEP_EVERY_S
+                newer = 0.0 if not self.swept_once else time.time() - SWEEP_WINDOW_S
+                found = bool(recovery.sweep(self.node_id, self.spool, self.ctx.enqueue, newer))
+                self.swept_once = True
+        except Exception as exc:  # the database may be briefly unavailable; keep serving
+            logger.exception("node %s: maintenance failed", self.node_id)
+            self.ctx.error(f"maintenance failed: {exc}")
+        return found
+
+    def request_stop(self, signum: int = 0, frame: FrameType | None = None) -> None:
+        self.stopping.set()
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+        self.start()
+        while not self.stopping.is_set():
+            self.maintain_once()
+            self.stopping.wait(HEARTBEAT_S)
+        self.stop()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+        if self.ae is not None:
+            self.ae.shutdown()
+        close_old_connections()
+        try:
+            self.write_heartbeat(state=State.STOPPED)
+            StoreRuntime.objects.filter(node_id=self.node_id).update(
+                pid=None, associations_open=0
+            )
+        except Exception:
+            logger.exception("node %s: could not record the stop", self.node_id)
+        logger.info("node %s stopped", self.node_id)

@@ -1,0 +1,150 @@
+"""The node's spool: received objects are durable here before we answer Success.
+
+Layout: SPOOL_DIR/<node id>/tmp (files being written, named <pid>-<random>.part) and
+SPOOL_DIR/<node id>/in (complete objects, <SOP Instance UID>.<random>.dcm). A file is in
+`in/` only after its bytes and the rename are on disk, so `in/` never holds a partial object.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+_UNSAFE = re.compile(r"[^0-9A-Za-z.]")
+STALE_TMP_S = 3600.0
+
+
+def node_spool_dir(node_id: int) -> Path:
+    return Path(settings.SPOOL_DIR) / str(node_id)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class Spool:
+    root: Path
+    durable: bool = True
+    _ready: bool = field(default=False, repr=False)
+
+    @classmethod
+    def for_node(cls, node_id: int) -> Spool:
+        return cls(node_spool_dir(node_id))
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.root / "tmp"
+
+    @property
+    def in_dir(self) -> Path:
+        return self.root / "in"
+
+    def ensure(self) -> None:
+        if not self._ready:
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
+            self.in_dir.mkdir(parents=True, exist_ok=True)
+            self._ready = True
+
+    def final_name(self, sop_instance_uid: str) -> str:
+        uid = _UNSAFE.sub("_", sop_instance_uid)[:64] or "no-uid"
+        return f"{uid}.{secrets.token_hex(6)}.dcm"
+
+    def write(self, chunks: Iterable[bytes], sop_instance_uid: str) -> Path:
+        """Write, fsync, rename into in/, fsync in/. Raises OSError; leaves nothing behind."""
+        try:
+            self.ensure()
+        except OSError:
+            self._ready = False
+            raise
+        tmp = self.tmp_dir / f"{os.getpid()}-{secrets.token_hex(8)}.part"
+        final = self.in_dir / self.final_name(sop_instance_uid)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+            try:
+                for chunk in chunks:
+                    view = memoryview(chunk)
+                    while view:
+                        written = os.write(fd, view)
+                        view = view[written:]
+                if self.durable:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.rename(tmp, final)
+            if self.durable:
+                _fsync_dir(self.in_dir)
+        except BaseException:
+            for leftover in (tmp, final):
+                try:
+                    leftover.unlink()
+                except OSError:
+                    pass
+            self._ready = False
+            raise
+        return final
+
+    def clean_tmp(self) -> int:
+        """Remove partial files of dead writers (never acknowledged); returns how many."""
+        removed = 0
+        if not self.tmp_dir.is_dir():
+            return 0
+        now = time.time()
+        for entry in os.scandir(self.tmp_dir):
+            pid_text = entry.name.split("-", 1)[0]
+            try:
+                pid = int(pid_text)
+                old = now - entry.stat().st_mtime > STALE_TMP_S
+            except (ValueError, OSError):
+                pid, old = 0, True
+            if pid == os.getpid() and not old:
+                continue
+            if old or not _pid_alive(pid):
+                try:
+                    os.unlink(entry.path)
+                    removed += 1
+                except OSError:
+                    pass
+        return removed
+
+    def spooled(self, newer_than: float = 0.0, older_than: float | None = None) -> list[Path]:
+        """Files in in/, oldest first, with mtime in (newer_than, older_than)."""
+        if not self.in_dir.is_dir():
+            return []
+        found: list[tuple[float, str]] = []
+        for entry in os.scandir(self.in_dir):
+            if not entry.name.endswith(".dcm"):
+                continue
+            try:
+                mtime = entry.stat().st_mtime
+            except OSError:
+                continue
+            if mtime <= newer_than or (older_than is not None and mtime >= older_than):
+                continue
+            found.append((mtime, entry.path))
+        found.sort()
+        return [Path(p) for _, p in found]
