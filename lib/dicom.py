@@ -81,9 +81,11 @@ def open_association(peer: Peer, contexts: list[str]) -> Association | AssocFail
         (evt.EVT_CONN_OPEN, _set_nodelay),
         (evt.EVT_CONN_OPEN, lambda event: opened.append(True)),
     ]
+    started = time.monotonic()
     assoc = ae.associate(
         peer.host, peer.port, ae_title=peer.ae_title, evt_handlers=handlers  # type: ignore[arg-type]
     )
+    elapsed = time.monotonic() - started
     if assoc.is_established:
         return assoc
     if assoc.is_rejected:
@@ -95,7 +97,8 @@ def open_association(peer: Peer, contexts: list[str]) -> Association | AssocFail
         return AssocFailure(reason, connected=True)
     if not opened:
         return AssocFailure(_why_no_connection(peer))
-    if assoc.is_aborted:
+    if assoc.is_aborted and elapsed < peer.acse_timeout:
+        # pynetdicom also marks an ACSE timeout as "aborted"; only a quick abort is the peer's.
         return AssocFailure(
             "association aborted by the peer (it may not accept our calling AE title "
             f"{peer.calling_ae_title!r} or the proposed services)",

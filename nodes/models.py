@@ -13,7 +13,7 @@ from nodes import validators as v
 class EchoStatus(models.Model):
     """Result of the last C-ECHO, stored on the node and shown in its panel title."""
 
-    echo_alive = models.BooleanField(null=True, default=None)
+    echo_alive = models.BooleanField(null=True, blank=True, default=None)
     echo_reason = models.CharField(max_length=500, blank=True, default="")
     echo_checked_at = models.DateTimeField(null=True, blank=True)
     echo_rtt_ms = models.FloatField(null=True, blank=True)
@@ -46,7 +46,12 @@ class EchoStatus(models.Model):
             update_fields=["echo_alive", "echo_reason", "echo_rtt_ms", "echo_checked_at"]
         )
 
-    def peer(self) -> Peer:
+    def request_echo(self) -> None:
+        """Mark a check as queued; the panel polls while `echo_pending`."""
+        self.echo_requested_at = timezone.now()
+        self.save(update_fields=["echo_requested_at"])
+
+    def peer(self, short: bool = False) -> Peer:
         raise NotImplementedError
 
 
@@ -106,7 +111,8 @@ class StoreNode(EchoStatus):
     def port_warning(self) -> str:
         return v.port_warning(self.port)
 
-    def peer(self) -> Peer:
+    def peer(self, short: bool = False) -> Peer:
+        """Where to echo this node; its timeouts are always short (`short` for symmetry)."""
         host = self.host or self.bind_address or "127.0.0.1"
         if host in ("0.0.0.0", "::"):
             host = "127.0.0.1"
@@ -140,10 +146,25 @@ class RemoteNode(EchoStatus):
         max_length=4, default=RETRIEVE_MOVE,
         choices=[(RETRIEVE_MOVE, "C-MOVE to a store node"), (RETRIEVE_GET, "C-GET")],
     )
-    connect_timeout = models.PositiveIntegerField("connect timeout (s)", default=5)
-    acse_timeout = models.PositiveIntegerField("association timeout (s)", default=10)
-    dimse_timeout = models.PositiveIntegerField("response timeout (s)", default=60)
-    network_timeout = models.PositiveIntegerField("network timeout (s)", default=120)
+    connect_timeout = models.PositiveIntegerField(
+        "connect timeout (s)", default=5, validators=v.timeout_validators("Connect timeout", 60),
+        help_text="Seconds to wait for the TCP connection (1-60; default 5).",
+    )
+    acse_timeout = models.PositiveIntegerField(
+        "association timeout (s)", default=10,
+        validators=v.timeout_validators("Association timeout", 300),
+        help_text="Seconds to wait for the association to be accepted (1-300; default 10).",
+    )
+    dimse_timeout = models.PositiveIntegerField(
+        "response timeout (s)", default=60,
+        validators=v.timeout_validators("Response timeout", 3600),
+        help_text="Seconds to wait for each query or move response (1-3600; default 60).",
+    )
+    network_timeout = models.PositiveIntegerField(
+        "network timeout (s)", default=120,
+        validators=v.timeout_validators("Network timeout", 3600),
+        help_text="Seconds of silence before the connection is dropped (1-3600; default 120).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -6,6 +6,7 @@ import ipaddress
 import re
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 
 _STORE_AET = re.compile(r"^[A-Za-z0-9]{1,16}$")
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
@@ -95,3 +96,11 @@ def validate_ae_list(value: str) -> None:
             validate_remote_ae_title(aet)
         except ValidationError as exc:
             raise ValidationError(f"Allowed calling AE title {aet!r}: {exc.messages[0]}") from None
+
+
+def timeout_validators(label: str, maximum: int) -> list[MinValueValidator | MaxValueValidator]:
+    """Bounds for a timeout in seconds; the messages name the field."""
+    return [
+        MinValueValidator(1, f"{label} must be at least 1 second."),
+        MaxValueValidator(maximum, f"{label} must be at most {maximum} seconds."),
+    ]

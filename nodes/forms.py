@@ -1,0 +1,83 @@
+"""Forms for node settings; every rule lives on the model so the CLI validates the same way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+
+from nodes import validators as v
+from nodes.models import DeleteSettings, RemoteNode, StoreNode
+
+ADVANCED_STORE_FIELDS = ("controlled", "auto_start", "allowed_calling_aets", "host")
+
+
+class PortWarningMixin:
+    """A port below 1024 is accepted; the form carries a warning to show next to it."""
+
+    cleaned_data: dict[str, Any]
+
+    @property
+    def port_warning(self) -> str:
+        return v.port_warning(getattr(self, "cleaned_data", {}).get("port"))
+
+
+class StoreNodeForm(PortWarningMixin, forms.ModelForm):
+    class Meta:
+        model = StoreNode
+        fields = [
+            "name", "ae_title", "port", "bind_address",
+            "controlled", "auto_start", "allowed_calling_aets", "host",
+        ]
+        widgets = {
+            "allowed_calling_aets": forms.Textarea(attrs={"rows": 2, "placeholder": "any"}),
+            "bind_address": forms.TextInput(attrs={"placeholder": "all interfaces"}),
+        }
+        error_messages = {
+            "name": {
+                "unique": "Name: another store node already has this name; choose another.",
+            },
+        }
+
+    def basic_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.fields if name not in ADVANCED_STORE_FIELDS]
+
+    def advanced_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in ADVANCED_STORE_FIELDS]
+
+
+class RemoteNodeForm(forms.ModelForm):
+    class Meta:
+        model = RemoteNode
+        fields = [
+            "name", "ae_title", "host", "port", "calling_ae_title", "use_modality_tag",
+            "retrieve_method", "connect_timeout", "acse_timeout", "dimse_timeout",
+            "network_timeout",
+        ]
+        error_messages = {
+            "name": {
+                "unique": "Name: another remote node already has this name; choose another.",
+            },
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        calling = self.fields["calling_ae_title"]
+        if self.instance.pk is None:
+            calling.initial = settings.AE_TITLE
+        calling.widget.attrs["placeholder"] = settings.AE_TITLE
+        calling.help_text = (
+            "AE title we use when calling this node; the remote must know it. "
+            f"Empty = the site AE title ({settings.AE_TITLE})."
+        )
+        self.fields["port"].help_text = (
+            "The remote's DICOM port (often 104 or 11112). The firewalls between us must "
+            "allow connections to it."
+        )
+
+
+class DeleteSettingsForm(forms.ModelForm):
+    class Meta:
+        model = DeleteSettings
+        fields = ["del_no_match", "del_rdsr", "del_dx_im", "del_mg_im", "del_ct_phil", "del_nm_im"]

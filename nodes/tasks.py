@@ -1,0 +1,40 @@
+"""Background echoes: a periodic sweep and one-off checks queued by "Echo now"."""
+
+from __future__ import annotations
+
+import logging
+
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task, db_task
+
+from nodes import services
+from nodes.models import RemoteNode, StoreNode
+
+logger = logging.getLogger(__name__)
+
+
+@db_task()
+def echo_node_task(kind: str, pk: int) -> bool | None:
+    """Echo one node and store the result; returns whether it is alive (None: node gone)."""
+    model = services.KINDS[kind]
+    node = model.objects.filter(pk=pk).first()
+    if node is None:
+        return None
+    result = services.echo_node(node)
+    logger.info("echo %s node %d: %s", kind, pk, "alive" if result.ok else result.reason)
+    return result.ok
+
+
+@db_periodic_task(crontab(minute="*"))
+def echo_due_nodes_task() -> int:
+    """Queue a check for every node whose last check is older than ECHO_INTERVAL_S."""
+    nodes = services.due_nodes()
+    for node in nodes:
+        queue_echo(node)
+    return len(nodes)
+
+
+def queue_echo(node: StoreNode | RemoteNode) -> None:
+    """Mark a check as requested and queue it; the worker does the DICOM I/O."""
+    node.request_echo()
+    echo_node_task(services.kind_of(node), node.pk)

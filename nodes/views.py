@@ -1,0 +1,116 @@
+"""DICOM network configuration: node panels, add/edit/delete, echo, delete settings."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from doseport.auth import ADMIN, IMPORTER, VIEWER, role_required
+from nodes import services
+from nodes.forms import DeleteSettingsForm, RemoteNodeForm, StoreNodeForm
+from nodes.models import DeleteSettings, RemoteNode, StoreNode
+from nodes.tasks import queue_echo
+
+FORMS: dict[str, type[StoreNodeForm] | type[RemoteNodeForm]] = {
+    services.STORE: StoreNodeForm,
+    services.REMOTE: RemoteNodeForm,
+}
+LABELS = {services.STORE: "store node", services.REMOTE: "remote node"}
+
+
+def _page_context(request: HttpRequest) -> dict[str, object]:
+    stores = list(StoreNode.objects.all())
+    return {
+        "stores": stores,
+        "remotes": list(RemoteNode.objects.all()),
+        "move_destinations": [s for s in stores if s.controlled],
+        "host_name": services.this_host_name(),
+        "request_host": request.get_host().rsplit(":", 1)[0],
+    }
+
+
+@require_GET
+@role_required(VIEWER)
+def dicom_config(request: HttpRequest) -> HttpResponse:
+    context = _page_context(request)
+    context["delete_form"] = DeleteSettingsForm(instance=DeleteSettings.get())
+    return render(request, "nodes/dicom_config.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(ADMIN)
+def node_add(request: HttpRequest, kind: str) -> HttpResponse:
+    return _node_form(request, kind, FORMS[kind](request.POST or None))
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(ADMIN)
+def node_edit(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    node = services.get_node_or_404(kind, pk)
+    return _node_form(request, kind, FORMS[kind](request.POST or None, instance=node))
+
+
+def _node_form(
+    request: HttpRequest, kind: str, form: StoreNodeForm | RemoteNodeForm
+) -> HttpResponse:
+    adding = form.instance.pk is None
+    if request.method == "POST" and form.is_valid():
+        node = form.save()
+        verb = "Added" if adding else "Saved"
+        messages.success(request, f"{verb} {LABELS[kind]} {node.name} (id {node.pk}).")
+        warning = getattr(form, "port_warning", "")
+        if warning:
+            messages.warning(request, warning)
+        return redirect("nodes:dicom")
+    return render(
+        request, "nodes/node_form.html",
+        {"form": form, "kind": kind, "label": LABELS[kind], "adding": adding},
+    )
+
+
+@require_POST
+@role_required(ADMIN)
+def node_delete(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    node = services.get_node_or_404(kind, pk)
+    name = node.name
+    node.delete()
+    messages.success(request, f"Deleted {LABELS[kind]} {name}.")
+    return redirect("nodes:dicom")
+
+
+@require_POST
+@role_required(IMPORTER)
+def node_echo(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    node = services.get_node_or_404(kind, pk)
+    queue_echo(node)
+    if request.headers.get("HX-Request"):
+        return _panel(request, kind, pk)
+    return redirect("nodes:dicom")
+
+
+@require_GET
+@role_required(VIEWER)
+def node_panel(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    return _panel(request, kind, pk)
+
+
+def _panel(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    node = services.get_node_or_404(kind, pk)
+    context = _page_context(request)
+    context["node"] = node
+    return render(request, f"nodes/dicom_config_{kind}_panel.html", context)
+
+
+@require_POST
+@role_required(ADMIN)
+def delete_settings(request: HttpRequest) -> HttpResponse:
+    form = DeleteSettingsForm(request.POST, instance=DeleteSettings.get())
+    if form.is_valid():
+        form.save()
+        messages.success(request, "Saved delete settings.")
+        return redirect("nodes:dicom")
+    context = _page_context(request)
+    context["delete_form"] = form
+    return render(request, "nodes/dicom_config.html", context, status=400)
