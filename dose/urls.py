@@ -1,4 +1,9 @@
-from django.urls import URLPattern
+from django.urls import path
+
+from dose import views
 
 app_name = "dose"
-urlpatterns: list[URLPattern] = []
+urlpatterns = [
+    path("", views.study_list, name="list"),
+    path("<int:pk>/", views.study_detail, name="study"),
+]
