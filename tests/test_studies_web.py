@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -30,8 +31,8 @@ def make_study(modality: str = Study.CT, date: str = "2024-03-01", **fields: obj
     return Study.objects.create(**values)
 
 
-def ct_with_events(**fields: object) -> Study:
-    study = make_study(Study.CT, dlp_total_mGycm=500.0, **fields)
+def ct_with_events() -> Study:
+    study = make_study(Study.CT, dlp_total_mGycm=500.0)
     for n, (ctdi, dlp) in enumerate([(12.5, 400.0), (3.75, 100.0)]):
         IrradiationEvent.objects.create(
             study=study, ordinal=n, acquisition_protocol=f"Abdomen phase {n + 1}",
@@ -134,7 +135,7 @@ def test_it_summarises_events_and_dose_per_study(browser: Client) -> None:
     ct = ct_with_events()
     dx = make_study(Study.DX)
     AccumulatedPlane.objects.create(study=dx, dap_total_Gym2=2.5e-5)
-    rows = {s.pk: s for s in listing(browser)}
+    rows: dict[int, Any] = {s.pk: s for s in listing(browser)}
     assert rows[ct.pk].n_events == 2 and rows[ct.pk].dlp_total == 500.0
     assert rows[dx.pk].dap_total == 2.5e-5
     assert b"2.5e-05" in browser.get("/studies/").content
