@@ -34,11 +34,6 @@ class StoreNodeForm(PortWarningMixin, forms.ModelForm):
             "allowed_calling_aets": forms.Textarea(attrs={"rows": 2, "placeholder": "any"}),
             "bind_address": forms.TextInput(attrs={"placeholder": "all interfaces"}),
         }
-        error_messages = {
-            "name": {
-                "unique": "Name: another store node already has this name; choose another.",
-            },
-        }
 
     def basic_fields(self) -> list[forms.BoundField]:
         return [self[name] for name in self.fields if name not in ADVANCED_STORE_FIELDS]
@@ -55,11 +50,6 @@ class RemoteNodeForm(forms.ModelForm):
             "retrieve_method", "connect_timeout", "acse_timeout", "dimse_timeout",
             "network_timeout",
         ]
-        error_messages = {
-            "name": {
-                "unique": "Name: another remote node already has this name; choose another.",
-            },
-        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

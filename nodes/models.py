@@ -56,7 +56,12 @@ class EchoStatus(models.Model):
 
 
 class StoreNode(EchoStatus):
-    name = models.CharField(max_length=64, unique=True)
+    name = models.CharField(
+        max_length=64, unique=True,
+        error_messages={
+            "unique": "Name: another store node already has this name; choose another."
+        },
+    )
     ae_title = models.CharField(
         "AE title", max_length=16, validators=[v.validate_store_ae_title],
         help_text="1-16 letters or digits, no spaces. Remote systems send to this title.",
@@ -126,7 +131,12 @@ class StoreNode(EchoStatus):
 class RemoteNode(EchoStatus):
     RETRIEVE_MOVE = "move"
     RETRIEVE_GET = "get"
-    name = models.CharField(max_length=64, unique=True)
+    name = models.CharField(
+        max_length=64, unique=True,
+        error_messages={
+            "unique": "Name: another remote node already has this name; choose another."
+        },
+    )
     ae_title = models.CharField(
         "remote AE title", max_length=16, validators=[v.validate_remote_ae_title],
         help_text="The AE title of the PACS or modality, exactly as configured there.",

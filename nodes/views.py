@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.db.models import ProtectedError, RestrictedError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -75,8 +76,17 @@ def _node_form(
 def node_delete(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     node = services.get_node_or_404(kind, pk)
     name = node.name
-    node.delete()
-    messages.success(request, f"Deleted {LABELS[kind]} {name}.")
+    try:
+        node.delete()
+    except (ProtectedError, RestrictedError) as exc:
+        used_by = sorted({obj._meta.verbose_name for obj in exc.args[1]})
+        messages.error(
+            request,
+            f"{name} cannot be deleted: it is still used by {', '.join(used_by)}. "
+            "Remove or reassign those first.",
+        )
+    else:
+        messages.success(request, f"Deleted {LABELS[kind]} {name}.")
     return redirect("nodes:dicom")
 
 

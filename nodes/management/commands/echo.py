@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
@@ -33,6 +34,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["verbosity"] < 2:
+            # The reason is printed below; pynetdicom's own log lines would repeat it.
+            logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
         node = cli.find_node(options["node_id"], options["kind"])
         result = services.echo_node(node)
         if result.ok:
