@@ -154,3 +154,189 @@ def echo(peer: Peer) -> EchoResult:
     if status != 0x0000:
         return EchoResult(False, rtt_ms, f"C-ECHO answered status 0x{status:04X}", status)
     return EchoResult(True, round(rtt_ms, 1), "", status)
+
+
+# --- Query/retrieve: C-FIND, C-MOVE, C-GET on an open association -----------------------
+
+STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
+STUDY_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.2.2"
+STUDY_ROOT_GET = "1.2.840.10008.5.1.4.1.2.2.3"
+MOVE_DESTINATION_UNKNOWN = 0xA801
+CANCEL = 0xFE00
+
+
+@dataclass
+class FindResult:
+    """Matches of one C-FIND; `ok` only when the final status was Success."""
+
+    ok: bool
+    matches: list[Any] = field(default_factory=list)
+    status: int | None = None
+    reason: str = ""
+    cancelled: bool = False
+    association_lost: bool = False
+
+
+@dataclass
+class MoveProgress:
+    remaining: int = 0
+    completed: int = 0
+    failed: int = 0
+    warning: int = 0
+
+
+@dataclass
+class MoveResult:
+    """Outcome of one C-MOVE or C-GET. `ok`: Success or Warning (partial success)."""
+
+    ok: bool
+    status: int | None = None
+    progress: MoveProgress = field(default_factory=MoveProgress)
+    reason: str = ""
+    failed_sop_uids: list[str] = field(default_factory=list)
+    cancelled: bool = False
+    association_lost: bool = False
+
+    @property
+    def destination_unknown(self) -> bool:
+        return self.status == MOVE_DESTINATION_UNKNOWN
+
+
+def _counts(rsp: Any, into: MoveProgress) -> None:
+    for name, attr in (
+        ("remaining", "NumberOfRemainingSuboperations"),
+        ("completed", "NumberOfCompletedSuboperations"),
+        ("failed", "NumberOfFailedSuboperations"),
+        ("warning", "NumberOfWarningSuboperations"),
+    ):
+        value = rsp.get(attr)
+        if value is not None:
+            setattr(into, name, int(value))
+
+
+def find(
+    assoc: Association, identifier: Any, should_cancel: Any = None, msg_id: int = 1
+) -> FindResult:
+    """One Study Root C-FIND; collects the pending identifiers. Never raises for DICOM trouble."""
+    result = FindResult(ok=False)
+    cancel_sent = False
+    try:
+        responses = assoc.send_c_find(identifier, STUDY_ROOT_FIND, msg_id=msg_id)
+        for status, match in responses:
+            code = getattr(status, "Status", None)
+            if code is None:
+                result.association_lost = not assoc.is_established
+                result.reason = "no C-FIND response (timeout or association lost)"
+                return result
+            if code in (0xFF00, 0xFF01):
+                if match is not None:
+                    result.matches.append(match)
+                if should_cancel is not None and not cancel_sent and should_cancel():
+                    assoc.send_c_cancel(msg_id, query_model=STUDY_ROOT_FIND)
+                    cancel_sent = True
+                continue
+            result.status = code
+            result.cancelled = code == CANCEL
+            result.ok = code == 0x0000
+            if not result.ok and not result.cancelled:
+                result.reason = f"C-FIND answered status 0x{code:04X}"
+    except (RuntimeError, ValueError, AttributeError) as exc:
+        result.reason = f"C-FIND failed: {exc}"
+        result.association_lost = not assoc.is_established
+    return result
+
+
+def move(
+    assoc: Association,
+    identifier: Any,
+    destination: str,
+    on_pending: Any = None,
+    should_cancel: Any = None,
+    msg_id: int = 1,
+) -> MoveResult:
+    """One Study Root C-MOVE to `destination`; `on_pending(MoveProgress)` per pending reply."""
+    responses = assoc.send_c_move(identifier, destination, STUDY_ROOT_MOVE, msg_id=msg_id)
+    return _retrieve_loop(assoc, responses, STUDY_ROOT_MOVE, msg_id, on_pending, should_cancel)
+
+
+def get(
+    assoc: Association,
+    identifier: Any,
+    on_pending: Any = None,
+    should_cancel: Any = None,
+    msg_id: int = 1,
+) -> MoveResult:
+    """One Study Root C-GET on an association opened by `open_get_association`."""
+    responses = assoc.send_c_get(identifier, STUDY_ROOT_GET, msg_id=msg_id)
+    return _retrieve_loop(assoc, responses, STUDY_ROOT_GET, msg_id, on_pending, should_cancel)
+
+
+def _retrieve_loop(
+    assoc: Association, responses: Any, model: str, msg_id: int,
+    on_pending: Any, should_cancel: Any,
+) -> MoveResult:
+    result = MoveResult(ok=False)
+    cancel_sent = False
+    try:
+        for status, ident in responses:
+            code = getattr(status, "Status", None)
+            if code is None:
+                result.association_lost = not assoc.is_established
+                result.reason = (
+                    "association lost during the retrieve" if result.association_lost
+                    else "no retrieve response within the response timeout"
+                )
+                return result
+            _counts(status, result.progress)
+            if code == 0xFF00:
+                if on_pending is not None:
+                    on_pending(result.progress)
+                if should_cancel is not None and not cancel_sent and should_cancel():
+                    assoc.send_c_cancel(msg_id, query_model=model)
+                    cancel_sent = True
+                continue
+            result.status = code
+            result.cancelled = code == CANCEL
+            result.ok = code == 0x0000 or (code & 0xF000) == 0xB000
+            if ident is not None and "FailedSOPInstanceUIDList" in ident:
+                value = ident.FailedSOPInstanceUIDList
+                result.failed_sop_uids = [str(v) for v in value] if value else []
+            if code == MOVE_DESTINATION_UNKNOWN:
+                result.reason = "move destination unknown to the remote (0xA801)"
+            elif (code & 0xF000) == 0xB000:
+                result.reason = f"partial success (0x{code:04X}): some sub-operations failed"
+            elif not result.ok and not result.cancelled:
+                result.reason = f"retrieve answered status 0x{code:04X}"
+    except (RuntimeError, ValueError, AttributeError) as exc:
+        result.reason = f"retrieve failed: {exc}"
+        result.association_lost = not assoc.is_established
+    return result
+
+
+def open_get_association(
+    peer: Peer, storage_classes: list[str], handle_store: Any
+) -> Association | AssocFailure:
+    """Associate for C-GET: Study Root GET plus SCP-role storage contexts for the sub-operations."""
+    from pynetdicom import build_role
+
+    ae = make_scu_ae(peer, [STUDY_ROOT_GET])
+    roles = []
+    for uid in storage_classes[:120]:
+        ae.add_requested_context(uid)
+        roles.append(build_role(uid, scp_role=True))
+    handlers = [(evt.EVT_CONN_OPEN, _set_nodelay), (evt.EVT_C_STORE, handle_store)]
+    assoc = ae.associate(
+        peer.host, peer.port, ae_title=peer.ae_title, ext_neg=roles,
+        evt_handlers=handlers,  # type: ignore[arg-type]
+    )
+    if assoc.is_established:
+        return assoc
+    return AssocFailure(f"C-GET association with {peer.host}:{peer.port} failed", connected=False)
+
+
+def close(assoc: Association) -> None:
+    """Release if still established, else make sure the socket is gone."""
+    if assoc.is_established:
+        assoc.release()
+    if not assoc.is_released and not assoc.is_aborted:
+        assoc.abort()

@@ -1,0 +1,209 @@
+"""Run a Move: one association, C-MOVE (or C-GET) per series or per instance, one retry."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydicom import Dataset
+
+from lib import dicom
+from qr.arrivals import link_arrivals
+from qr.getstore import GetReceiver
+from qr.models import Move, QueryImage, QuerySeries, Status
+from qr.session import CancelCheck, identifier
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Request:
+    series: QuerySeries
+    ds: Dataset
+    what: str
+
+
+@dataclass
+class SeriesPlan:
+    series: QuerySeries
+    requests: list[Request] = field(default_factory=list)
+
+
+class MoveStopped(Exception):
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def plan(move: Move) -> tuple[list[SeriesPlan], int]:
+    """Requests per kept series, and how many known instances they should bring."""
+    plans: list[SeriesPlan] = []
+    expected = 0
+    rows = QuerySeries.objects.filter(
+        study__query=move.query, study__excluded=False, excluded=False
+    ).select_related("study").order_by("study__id", "series_number", "id")
+    for row in rows:
+        images = list(row.images.filter(excluded=False))
+        expected += len(images)
+        study_uid = row.study.study_instance_uid
+        item = SeriesPlan(row)
+        if row.move_level == QuerySeries.IMAGE:
+            for image in images:
+                item.requests.append(Request(row, _image_key(study_uid, row, image),
+                                             f"instance {image.sop_instance_uid}"))
+        else:
+            ds = identifier("SERIES", StudyInstanceUID=study_uid,
+                            SeriesInstanceUID=row.series_instance_uid)
+            item.requests.append(Request(row, ds, f"series {row.series_instance_uid}"))
+        if item.requests:
+            plans.append(item)
+    return plans, expected
+
+
+def _image_key(study_uid: str, row: QuerySeries, image: QueryImage) -> Dataset:
+    return identifier("IMAGE", StudyInstanceUID=study_uid,
+                      SeriesInstanceUID=row.series_instance_uid,
+                      SOPInstanceUID=image.sop_instance_uid)
+
+
+class Mover:
+    """Holds the move's association and counters; writes progress at most every 0.25 s."""
+
+    def __init__(self, move: Move) -> None:
+        self.move = move
+        remote = move.query.remote
+        if remote is None:
+            raise MoveStopped(Status.FAILED, "the remote node was deleted")
+        self.remote = remote
+        self.peer = remote.peer()
+        self.assoc: Any = None
+        self.cancel = CancelCheck(move)
+        self.msg_id = 0
+        self.base = dicom.MoveProgress()
+        self.last_write = 0.0
+        self.receiver = GetReceiver(move) if move.method == "get" else None
+
+    def open(self) -> None:
+        if self.assoc is not None and self.assoc.is_established:
+            return
+        if self.receiver is not None:
+            assoc = dicom.open_get_association(
+                self.peer, self.receiver.storage_classes(), self.receiver.handle
+            )
+        else:
+            assoc = dicom.open_association(self.peer, [dicom.STUDY_ROOT_MOVE])
+        if isinstance(assoc, dicom.AssocFailure):
+            self.assoc = None
+            raise MoveStopped(Status.FAILED, f"cannot associate with the remote: {assoc.reason}")
+        self.assoc = assoc
+
+    def close(self) -> None:
+        if self.assoc is not None:
+            dicom.close(self.assoc)
+            self.assoc = None
+
+    def send(self, req: Request) -> dicom.MoveResult:
+        self.open()
+        self.msg_id = self.msg_id % 65535 + 1
+        self.move.requests += 1
+        if self.receiver is not None:
+            result = dicom.get(self.assoc, req.ds, self.progress, self.cancel, self.msg_id)
+            self.receiver.import_received()
+        else:
+            result = dicom.move(self.assoc, req.ds, self.move.destination_aet, self.progress,
+                                self.cancel, self.msg_id)
+        self.base.completed += result.progress.completed
+        self.base.failed += result.progress.failed
+        self.base.warning += result.progress.warning
+        self.progress(dicom.MoveProgress(), force=True)
+        return result
+
+    def progress(self, now: dicom.MoveProgress, force: bool = False) -> None:
+        move = self.move
+        move.remaining = now.remaining
+        move.completed = self.base.completed + now.completed
+        move.failed = self.base.failed + now.failed
+        move.warning = self.base.warning + now.warning
+        if force or time.monotonic() - self.last_write > 0.25:
+            self.last_write = time.monotonic()
+            Move.objects.filter(pk=move.pk).update(
+                remaining=move.remaining, completed=move.completed, failed=move.failed,
+                warning=move.warning, requests=move.requests,
+            )
+
+
+def _destination_unknown(mover: Mover) -> str:
+    store = mover.move.store
+    where = f", host of this machine, port {store.port}" if store is not None else ""
+    return (
+        f"The remote {mover.remote.ae_title} does not know our move destination "
+        f"{mover.move.destination_aet!r}: add AE title {mover.move.destination_aet}{where} "
+        "to its list of DICOM nodes, then retrieve again."
+    )
+
+
+def _one_series(mover: Mover, item: SeriesPlan) -> str:
+    """Move one series; returns its move status. Raises MoveStopped to end the whole move."""
+    outcome = "complete"
+    for req in item.requests:
+        if mover.cancel():
+            raise MoveStopped(Status.CANCELLED, "cancelled by the user")
+        result = mover.send(req)
+        if not result.ok and not result.cancelled and not result.destination_unknown:
+            mover.move.add_error(f"C-MOVE {req.what}: {result.reason}; retrying once")
+            mover.close()
+            result = mover.send(req)
+        if result.cancelled:
+            raise MoveStopped(Status.CANCELLED, "cancelled by the user")
+        if result.destination_unknown:
+            mover.move.add_error(f"C-MOVE {req.what}: {result.reason}")
+            raise MoveStopped(Status.FAILED, _destination_unknown(mover))
+        if not result.ok:
+            mover.move.add_error(f"C-MOVE {req.what}: {result.reason}")
+            item.series.move_error = result.reason[:500]
+            mover.close()
+            return "failed"
+        if result.status != 0x0000:
+            mover.move.add_error(f"C-MOVE {req.what}: {result.reason}")
+            outcome = "warning"
+    return outcome
+
+
+def run_move(move: Move) -> str:
+    move.start()
+    try:
+        mover = Mover(move)
+    except MoveStopped as stop:
+        move.add_error(stop.reason)
+        move.finish(stop.status, stop.reason)
+        return move.status
+    plans, expected = plan(move)
+    Move.objects.filter(pk=move.pk).update(expected=expected)
+    move.expected = expected
+    status, message = Status.COMPLETE, ""
+    try:
+        for n, item in enumerate(plans, 1):
+            move.set_message(f"retrieving series {n} of {len(plans)}")
+            item.series.move_status = _one_series(mover, item)
+            item.series.save(update_fields=["move_status", "move_error"])
+            if item.series.move_status == "failed":
+                move.series_failed += 1
+    except MoveStopped as stop:
+        status, message = stop.status, stop.reason
+        if stop.status == Status.FAILED:
+            move.add_error(stop.reason)
+    finally:
+        mover.close()
+    mover.progress(dicom.MoveProgress(), force=True)
+    Move.objects.filter(pk=move.pk).update(series_failed=move.series_failed)
+    if status == Status.COMPLETE:
+        partial = move.series_failed or move.failed or move.warning or move.errors
+        status = Status.PARTIAL if partial else Status.COMPLETE
+        message = f"{len(plans)} series, {move.completed} objects sent, {move.failed} failed"
+    link_arrivals(move)
+    move.finish(status, message)
+    logger.info("move %s of query %s: %s", move.pk, move.query_id, status)
+    return move.status

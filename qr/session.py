@@ -1,0 +1,114 @@
+"""One association per query: C-FINDs through lib.dicom, errors kept, cancel honoured."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from pydicom import Dataset
+
+from lib import dicom
+from qr.models import Query
+
+logger = logging.getLogger(__name__)
+
+
+class QueryStopped(Exception):
+    """The query cannot go on (no association) or was cancelled."""
+
+    def __init__(self, reason: str, cancelled: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.cancelled = cancelled
+
+
+class CancelCheck:
+    """Ask the database whether cancel was requested, at most every `interval` seconds."""
+
+    def __init__(self, job: Any, interval: float = 0.5) -> None:
+        self.job = job
+        self.interval = interval
+        self.last = 0.0
+        self.wanted = False
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if not self.wanted and now - self.last >= self.interval:
+            self.last = now
+            self.wanted = self.job.cancel_wanted()
+        return self.wanted
+
+
+class FindSession:
+    """Holds the query's association; re-opens it once if the remote drops it."""
+
+    def __init__(self, query: Query, peer: dicom.Peer) -> None:
+        self.query = query
+        self.peer = peer
+        self.assoc: Any = None
+        self.cancel = CancelCheck(query)
+        self.msg_id = 0
+
+    def __enter__(self) -> FindSession:
+        self._open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.assoc is not None:
+            dicom.close(self.assoc)
+            self.assoc = None
+
+    def _open(self) -> None:
+        assoc = dicom.open_association(self.peer, [dicom.STUDY_ROOT_FIND])
+        if isinstance(assoc, dicom.AssocFailure):
+            raise QueryStopped(f"cannot query {self.peer.ae_title}: {assoc.reason}")
+        self.assoc = assoc
+
+    def find(self, identifier: Dataset, what: str) -> list[Dataset]:
+        """Matches for one C-FIND; errors are recorded on the query and yield what arrived."""
+        if self.cancel():
+            raise QueryStopped("cancelled by the user", cancelled=True)
+        for attempt in (1, 2):
+            self.msg_id = self.msg_id % 65535 + 1
+            self.query.find_count += 1
+            result = dicom.find(self.assoc, identifier, self.cancel, msg_id=self.msg_id)
+            if result.cancelled:
+                raise QueryStopped("cancelled by the user", cancelled=True)
+            if result.ok:
+                return result.matches
+            self.query.add_error(f"C-FIND {what}: {result.reason}")
+            if not result.association_lost and self.assoc.is_established:
+                return result.matches
+            dicom.close(self.assoc)
+            self._open()
+            if attempt == 2:
+                return result.matches
+        return []
+
+
+def identifier(level: str, **keys: Any) -> Dataset:
+    ds = Dataset()
+    ds.QueryRetrieveLevel = level
+    for name, value in keys.items():
+        setattr(ds, name, value)
+    return ds
+
+
+def text(ds: Dataset, keyword: str) -> str:
+    value = ds.get(keyword)
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        return "\\".join(str(v) for v in value)
+    return str(value).strip()
+
+
+def number(ds: Dataset, keyword: str) -> int | None:
+    value = ds.get(keyword)
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

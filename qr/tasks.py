@@ -1,0 +1,27 @@
+"""Huey jobs: query, move and the scheduler tick. Bodies live in qr.jobs."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task, db_task
+
+from qr import jobs
+
+
+@db_task()
+def query_task(query_id: int) -> str:
+    return jobs.execute_query(query_id)
+
+
+@db_task()
+def move_task(move_id: int) -> str:
+    return jobs.execute_move(move_id)
+
+
+@db_periodic_task(crontab(minute="*"))
+def scheduled_queries_task() -> int:
+    queries = jobs.due_schedules(timezone.now())
+    for query in queries:
+        query_task(query.pk)
+    return len(queries)
