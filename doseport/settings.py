@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lib.env import (
+    ConfigError,
     env_bool,
     env_int,
     env_path,
@@ -33,6 +34,12 @@ CSRF_TRUSTED_ORIGINS = [
 AE_TITLE = env_str("DOSEPORT_AE_TITLE", "DOSEPORT")
 ECHO_INTERVAL_S = env_int("DOSEPORT_ECHO_INTERVAL", 60, minimum=5, maximum=86400)
 SAMPLES_DIR = env_path("DOSEPORT_SAMPLES", str(BASE_DIR.parent / "shared" / "samples"))
+# Patient name, id and birth date from dose objects: none (default), hashed (SHA-256) or plain.
+PATIENT_IDENTITY = env_str("DOSEPORT_PATIENT_IDENTITY", "none").strip().lower()
+if PATIENT_IDENTITY not in ("none", "hashed", "plain"):
+    raise ConfigError(
+        "DOSEPORT_PATIENT_IDENTITY must be none, hashed or plain, not " + repr(PATIENT_IDENTITY)
+    )
 
 INSTALLED_APPS = [
     "django.contrib.auth",

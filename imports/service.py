@@ -1,49 +1,179 @@
-"""Import one object file. STUB until the import issue lands; the signature is the contract.
+"""Import one object file: read, classify, extract, store, then keep/delete/quarantine.
 
 `import_file` is idempotent by SOP Instance UID, records an ImportRecord for every call,
-applies the delete settings only after success and moves failures to quarantine.
+applies the delete settings only after success (and never with keep=True) and moves
+failures to quarantine, never deleting them.
 """
 
 from __future__ import annotations
 
+import logging
+import shutil
+import time
+from collections.abc import Iterable
 from pathlib import Path
 
+from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
-from pydicom import dcmread
+from pydicom import Dataset, dcmread
+from pydicom.errors import InvalidDicomError
 
-from imports.classify import classify
+from imports import classify as c
+from imports.extractors import ExtractError, extract
 from imports.models import ImportRecord, Outcome, Source
+from imports.persist import store_report
+from nodes.models import DeleteSettings
+
+log = logging.getLogger(__name__)
+
+DELETE_FLAG = {
+    c.CT_RDSR: "del_rdsr", c.PROJECTION_RDSR: "del_rdsr", c.NM_RDSR: "del_rdsr",
+    c.RF_SIEMENS_SUMMARY: "del_rdsr", c.DX_IMAGE: "del_dx_im", c.MG_IMAGE: "del_mg_im",
+    c.CT_PHILIPS_SCREEN: "del_ct_phil", c.NM_IMAGE: "del_nm_im",
+}
+_CHUNK = 500
+
+
+def imported_sop_uids(uids: Iterable[str]) -> set[str]:
+    """Which of these SOP Instance UIDs have been imported (one query per 500 UIDs)."""
+    wanted = list(dict.fromkeys(u for u in uids if u))
+    found: set[str] = set()
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start:start + _CHUNK]
+        found.update(
+            ImportRecord.objects.filter(sop_instance_uid__in=chunk, outcome=Outcome.IMPORTED)
+            .values_list("sop_instance_uid", flat=True)
+        )
+    return found
+
+
+def read_dataset(path: Path) -> Dataset:
+    """Header and content tree; pixel data is never needed for dose values."""
+    try:
+        ds = dcmread(path, stop_before_pixels=True)
+    except InvalidDicomError as exc:
+        raise ExtractError(f"not a DICOM file: {exc}") from None
+    except FileNotFoundError:
+        raise ExtractError("file not found") from None
+    except Exception as exc:  # pydicom raises many kinds on corrupt/truncated input
+        raise ExtractError(f"cannot read DICOM file ({type(exc).__name__}: {exc})") from None
+    if "SOPClassUID" not in ds and "SOPInstanceUID" not in ds:
+        raise ExtractError("not a DICOM object: no SOP Class UID and no SOP Instance UID")
+    return ds
 
 
 def import_file(
     path: Path, source: Source | str, store_node_id: int | None = None, keep: bool = False
 ) -> ImportRecord:
-    started = timezone.now()
+    path = Path(path)
+    clock = time.perf_counter()
     record = ImportRecord(
-        source=Source(source), store_node_id=store_node_id, path=str(path), started_at=started
+        source=Source(source), store_node_id=store_node_id, path=str(path),
+        kept_path=str(path), started_at=timezone.now(),
     )
     try:
-        ds = dcmread(path, stop_before_pixels=True)
-    except Exception as exc:
-        record.outcome = Outcome.FAILED
-        record.error = f"cannot read DICOM file: {exc}"
-    else:
-        record.sop_instance_uid = str(ds.get("SOPInstanceUID", ""))
-        record.sop_class_uid = str(ds.get("SOPClassUID", ""))
-        record.study_instance_uid = str(ds.get("StudyInstanceUID", ""))
-        verdict = classify(ds)
+        ds = read_dataset(path)
+        _fill_identity(record, ds)
+        verdict = c.classify(ds)
         record.kind = verdict.kind or ""
-        seen = ImportRecord.objects.filter(
-            sop_instance_uid=record.sop_instance_uid, outcome=Outcome.IMPORTED
-        ).exists()
         if not verdict.importable:
             record.outcome = Outcome.NOT_IMPORTABLE
             record.error = verdict.reason
-        elif seen:
-            record.outcome = Outcome.DUPLICATE
         else:
-            record.outcome = Outcome.IMPORTED
+            _import_dataset(record, ds, verdict.kind or "")
+    except ExtractError as exc:
+        record.outcome = Outcome.FAILED
+        record.error = str(exc)
+    except Exception as exc:
+        log.exception("import of %s failed", record.sop_instance_uid or path.name)
+        record.outcome = Outcome.FAILED
+        record.error = f"unexpected error: {type(exc).__name__}: {exc}"
+    _dispose(record, path, keep)
     record.finished_at = timezone.now()
-    record.kept_path = str(path)
-    record.save()
+    record.duration_ms = (time.perf_counter() - clock) * 1000
+    if record.pk is None:
+        record.save()
+    else:
+        record.save(update_fields=["kept_path", "finished_at", "duration_ms"])
     return record
+
+
+def _fill_identity(record: ImportRecord, ds: Dataset) -> None:
+    record.sop_instance_uid = str(ds.get("SOPInstanceUID", "")).strip()[:64]
+    record.sop_class_uid = str(ds.get("SOPClassUID", "")).strip()[:64]
+    record.study_instance_uid = str(ds.get("StudyInstanceUID", "")).strip()[:64]
+
+
+def _import_dataset(record: ImportRecord, ds: Dataset, kind: str) -> None:
+    if not record.sop_instance_uid:
+        raise ExtractError("no SOP Instance UID")
+    if _already_imported(record.sop_instance_uid):
+        record.outcome = Outcome.DUPLICATE
+        record.error = "SOP Instance UID already imported"
+        return
+    report = extract(kind, ds)
+    with transaction.atomic():
+        # Re-check inside the transaction: another worker may have just imported it.
+        if _already_imported(record.sop_instance_uid):
+            record.outcome = Outcome.DUPLICATE
+            record.error = "SOP Instance UID already imported"
+            return
+        result = store_report(report, record.sop_instance_uid)
+        if result.added or kind != c.MG_IMAGE:
+            record.outcome = Outcome.IMPORTED
+        else:
+            record.outcome = Outcome.DUPLICATE
+            record.error = result.note
+        record.finished_at = timezone.now()
+        record.save()
+
+
+def _already_imported(uid: str) -> bool:
+    return ImportRecord.objects.filter(sop_instance_uid=uid, outcome=Outcome.IMPORTED).exists()
+
+
+def _dispose(record: ImportRecord, path: Path, keep: bool) -> None:
+    """Quarantine failures; apply the delete settings to everything else unless kept."""
+    if record.outcome == Outcome.FAILED:
+        record.kept_path = str(quarantine(path, keep))
+        return
+    if keep or not path.exists():
+        return
+    delete = DeleteSettings.get()
+    if record.outcome == Outcome.NOT_IMPORTABLE:
+        wanted = delete.del_no_match
+    else:
+        wanted = bool(getattr(delete, DELETE_FLAG.get(record.kind, ""), False))
+    if wanted:
+        try:
+            path.unlink()
+            record.kept_path = ""
+        except OSError as exc:
+            log.warning("cannot delete %s after import: %s", path, exc)
+
+
+def quarantine(path: Path, keep: bool = False) -> Path:
+    """Move (or, when the source must stay, copy) a failed file into the quarantine folder."""
+    if not path.exists():
+        return path
+    folder = Path(settings.QUARANTINE_DIR) / timezone.now().strftime("%Y%m%d")
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / path.name
+    n = 1
+    while target.exists():
+        target = folder / f"{path.stem}.{n}{path.suffix}"
+        n += 1
+    if not keep:
+        try:
+            shutil.move(str(path), target)
+            return target
+        except OSError as exc:
+            log.info("cannot move %s to quarantine (%s); copying", path.name, exc)
+    try:
+        shutil.copy2(path, target)
+        target.chmod(0o644)
+    except OSError as exc:
+        log.warning("cannot copy %s to quarantine: %s", path.name, exc)
+        return path
+    return target

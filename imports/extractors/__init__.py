@@ -1,0 +1,37 @@
+"""One extractor per object kind: `extract(ds) -> ReportData`, raising ExtractError."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import import_module
+
+from pydicom import Dataset
+
+from imports.extractors.data import ReportData
+from imports.extractors.sr import ExtractError
+
+__all__ = ["ExtractError", "ReportData", "extract"]
+
+_MODULES = {
+    "ct_rdsr": "rdsr_ct",
+    "projection_rdsr": "rdsr_projection",
+    "nm_rdsr": "rdsr_nm",
+    "rf_siemens_summary": "rf_siemens",
+    "dx_image": "dx",
+    "mg_image": "mg",
+    "ct_philips_screen": "ct_philips",
+    "nm_image": "nm_image",
+}
+
+
+def extractor(kind: str) -> Callable[[Dataset], ReportData]:
+    module = import_module(f"imports.extractors.{_MODULES[kind]}")
+    func: Callable[[Dataset], ReportData] = module.extract
+    return func
+
+
+def extract(kind: str, ds: Dataset) -> ReportData:
+    report = extractor(kind)(ds)
+    if not report.study.get("study_instance_uid"):
+        raise ExtractError("no Study Instance UID")
+    return report

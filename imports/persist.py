@@ -1,0 +1,226 @@
+"""Write extracted dose data into the dose model, merging with what a study already holds.
+
+Merging rules (issue 3):
+- a report whose events are a superset of a stored study's events (cumulative CT/projection
+  report) replaces that study's events; a subset adds nothing; other events are appended
+  (a report continuing the study);
+- images add one event each; a mammography exposure seen before (for-processing and
+  for-presentation copies share the acquisition date-time) adds nothing;
+- NM: the radiopharmaceutical report's administration wins over image-derived data in
+  either order; a later image only adds its SOP Instance UID.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dose.models import (
+    AccumulatedBreast,
+    AccumulatedPlane,
+    IrradiationEvent,
+    RadiopharmaceuticalAdministration,
+    Study,
+    XrayFilter,
+    XraySource,
+)
+from imports.classify import DX_IMAGE, MG_IMAGE, NM_IMAGE, NM_RDSR
+from imports.extractors.data import EventData, ReportData
+
+PLANE_SUMS = (
+    "dap_total_Gym2", "dose_rp_total_Gy", "fluoro_dap_total_Gym2", "fluoro_dose_rp_total_Gy",
+    "acquisition_dap_total_Gym2", "acquisition_dose_rp_total_Gy", "total_fluoro_time_s",
+    "total_acquisition_time_s", "total_number_of_radiographic_frames",
+)
+
+
+@dataclass
+class StoreResult:
+    study: Study
+    added: bool  # False: the object held nothing new (same exposure / subset report)
+    note: str = ""
+
+
+def store_report(report: ReportData, sop_uid: str) -> StoreResult:
+    _fill_event_keys(report, sop_uid)
+    study = _find_study(report)
+    if study is None:
+        study = _create_study(report, sop_uid)
+        return StoreResult(study, True)
+    if report.kind in (NM_IMAGE, NM_RDSR):
+        return _merge_nm(study, report, sop_uid)
+    return _merge_events(study, report, sop_uid)
+
+
+def _fill_event_keys(report: ReportData, sop_uid: str) -> None:
+    for i, event in enumerate(report.events):
+        if not event.key():
+            event.fields["irradiation_event_uid"] = f"{sop_uid}.{i}"[:128]
+
+
+def _find_study(report: ReportData) -> Study | None:
+    return (
+        Study.objects.filter(
+            study_instance_uid=report.study["study_instance_uid"],
+            modality_type=report.modality_type,
+        )
+        .order_by("id")
+        .first()
+    )
+
+
+def _study_fields(report: ReportData) -> dict[str, Any]:
+    names = {f.name for f in Study._meta.get_fields()}
+    return {k: v for k, v in report.study.items() if k in names}
+
+
+def _create_study(report: ReportData, sop_uid: str) -> Study:
+    study = Study.objects.create(**_study_fields(report), source_sop_instance_uids=[sop_uid])
+    _add_events(study, report.events, start=0)
+    _add_planes(study, report.planes)
+    _add_breasts(study, report.breasts)
+    _add_administrations(study, report.administrations)
+    return study
+
+
+def _add_events(study: Study, events: list[EventData], start: int) -> None:
+    if not events:
+        return
+    rows = []
+    for i, event in enumerate(events):
+        fields = dict(event.fields)
+        fields["ordinal"] = start + i
+        rows.append(IrradiationEvent(study=study, **fields))
+    created = IrradiationEvent.objects.bulk_create(rows)
+    sources = [
+        XraySource(event=row, **src) for row, ev in zip(created, events, strict=True)
+        for src in ev.sources
+    ]
+    filters = [
+        XrayFilter(event=row, **flt) for row, ev in zip(created, events, strict=True)
+        for flt in ev.filters
+    ]
+    if sources:
+        XraySource.objects.bulk_create(sources)
+    if filters:
+        XrayFilter.objects.bulk_create(filters)
+
+
+def _add_planes(study: Study, planes: list[dict[str, Any]]) -> None:
+    if not planes:
+        return
+    existing = {p.plane: p for p in study.planes.all()} if study.pk else {}
+    new = []
+    for plane in planes:
+        row = existing.get(plane.get("plane", ""))
+        if row is None:
+            new.append(AccumulatedPlane(study=study, **plane))
+            continue
+        for key in PLANE_SUMS:
+            value = plane.get(key)
+            if value is not None:
+                setattr(row, key, (getattr(row, key) or 0) + value)
+        row.save()
+    AccumulatedPlane.objects.bulk_create(new)
+
+
+def _add_breasts(study: Study, breasts: list[dict[str, Any]]) -> None:
+    if not breasts:
+        return
+    existing = {b.laterality: b for b in study.breasts.all()}
+    new = []
+    for breast in breasts:
+        row = existing.get(breast["laterality"])
+        if row is None:
+            new.append(AccumulatedBreast(study=study, **breast))
+        elif breast.get("accumulated_agd_mGy") is not None:
+            row.accumulated_agd_mGy = (row.accumulated_agd_mGy or 0) + breast[
+                "accumulated_agd_mGy"
+            ]
+            row.save(update_fields=["accumulated_agd_mGy"])
+    AccumulatedBreast.objects.bulk_create(new)
+
+
+def _add_administrations(study: Study, administrations: list[dict[str, Any]]) -> None:
+    RadiopharmaceuticalAdministration.objects.bulk_create(
+        [RadiopharmaceuticalAdministration(study=study, **a) for a in administrations]
+    )
+
+
+def _add_source(study: Study, sop_uid: str, extra: list[str] | None = None) -> None:
+    uids = list(study.source_sop_instance_uids or [])
+    for uid in [*(extra or []), sop_uid]:
+        if uid not in uids:
+            uids.append(uid)
+    study.source_sop_instance_uids = uids
+
+
+def _mg_exposure_key(event: EventData) -> tuple[object, ...]:
+    f = event.fields
+    return (f.get("date_time_started"), f.get("laterality"), f.get("image_view"))
+
+
+def _merge_events(study: Study, report: ReportData, sop_uid: str) -> StoreResult:
+    stored = list(study.events.all())
+    stored_keys = {e.irradiation_event_uid for e in stored}
+    new_keys = {e.key() for e in report.events}
+    if report.kind == MG_IMAGE:
+        seen = {
+            (e.date_time_started, e.laterality, e.image_view) for e in stored
+        }
+        if report.events and all(_mg_exposure_key(e) in seen for e in report.events):
+            _add_source(study, sop_uid)
+            study.save(update_fields=["source_sop_instance_uids", "updated_at"])
+            return StoreResult(study, False, "same mammography exposure as an imported image")
+    if new_keys <= stored_keys:
+        _add_source(study, sop_uid)
+        study.save(update_fields=["source_sop_instance_uids", "updated_at"])
+        return StoreResult(study, False, "report holds no events beyond those already stored")
+    if stored_keys and stored_keys <= new_keys and report.kind not in (DX_IMAGE, MG_IMAGE):
+        return _replace_study(study, report, sop_uid)
+    fresh = [e for e in report.events if e.key() not in stored_keys]
+    _add_events(study, fresh, start=len(stored))
+    _add_planes(study, report.planes)
+    _add_breasts(study, report.breasts)
+    if study.dlp_total_mGycm is not None or report.study.get("dlp_total_mGycm") is not None:
+        # Totals of a continued study: disjoint reports add; otherwise sum the events.
+        if len(fresh) == len(report.events) and report.study.get("dlp_total_mGycm") is not None:
+            study.dlp_total_mGycm = (study.dlp_total_mGycm or 0) + report.study["dlp_total_mGycm"]
+        else:
+            study.dlp_total_mGycm = None
+    study.total_number_of_irradiation_events = None
+    _add_source(study, sop_uid)
+    study.save()
+    return StoreResult(study, True)
+
+
+def _replace_study(study: Study, report: ReportData, sop_uid: str) -> StoreResult:
+    """A cumulative report: rebuild the study from it, keeping every source UID."""
+    previous = list(study.source_sop_instance_uids or [])
+    study.delete()
+    fresh = _create_study(report, sop_uid)
+    _add_source(fresh, sop_uid, extra=previous)
+    fresh.save(update_fields=["source_sop_instance_uids"])
+    return StoreResult(fresh, True, "cumulative report replaced the stored events")
+
+
+def _merge_nm(study: Study, report: ReportData, sop_uid: str) -> StoreResult:
+    stored = list(study.administrations.all())
+    from_report = any(a.from_report for a in stored)
+    _add_source(study, sop_uid)
+    if report.kind == NM_RDSR and not from_report:
+        # The dose report is the better source: it replaces image-derived values.
+        study.administrations.all().delete()
+        _add_administrations(study, report.administrations)
+        study.save(update_fields=["source_sop_instance_uids", "updated_at"])
+        return StoreResult(study, True)
+    if report.kind == NM_RDSR:
+        known = {a.event_uid for a in stored}
+        fresh = [a for a in report.administrations if a.get("event_uid") not in known]
+        _add_administrations(study, fresh)
+        study.save(update_fields=["source_sop_instance_uids", "updated_at"])
+        return StoreResult(study, bool(fresh))
+    if not stored:
+        _add_administrations(study, report.administrations)
+    study.save(update_fields=["source_sop_instance_uids", "updated_at"])
+    return StoreResult(study, not stored, "" if not stored else "administration already stored")
