@@ -26,7 +26,7 @@ def _page_context(request: HttpRequest) -> dict[str, object]:
     return {
         "stores": stores,
         "remotes": list(RemoteNode.objects.all()),
-        "move_destinations": [s for s in stores if s.controlled],
+        "move_destinations": stores,
         "host_name": services.this_host_name(),
         "request_host": request.get_host().rsplit(":", 1)[0],
     }

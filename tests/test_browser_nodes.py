@@ -1,0 +1,154 @@
+"""Headless Chromium: log in as admin, add a store and a remote node, press "Echo now" on
+each and watch the panels turn "Alive" (the echo runs in a real `doseport worker`)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from huey.contrib.djhuey import HUEY
+from pynetdicom import AE
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+
+from doseport.auth import ADMIN, set_role
+from nodes.models import RemoteNode, StoreNode
+from tests.conftest import free_port, require_tool
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+WAIT_S = 15
+ECHO_WAIT_S = 45  # includes the worker's start-up on a busy machine
+
+
+@pytest.fixture
+def driver(tmp_path: Path) -> Iterator[WebDriver]:
+    require_tool("chromium")
+    chromedriver = require_tool("chromedriver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for arg in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--no-first-run", "--window-size=1400,1100", f"--user-data-dir={tmp_path / 'chrome'}",
+    ):
+        options.add_argument(arg)
+    browser = webdriver.Chrome(service=Service(chromedriver), options=options)
+    browser.set_page_load_timeout(WAIT_S)
+    try:
+        yield browser
+    finally:
+        browser.quit()
+
+
+@pytest.fixture
+def peers() -> Iterator[tuple[int, int]]:
+    """Two Verification SCPs: one stands in for a third-party store, one for a PACS."""
+    servers = []
+    ports = []
+    for aet in ("THIRDPARTY", "PACS"):
+        ae = AE(aet)
+        ae.require_called_aet = True
+        ae.add_supported_context(Verification)
+        port = free_port()
+        servers.append(ae.start_server(("127.0.0.1", port), block=False))
+        ports.append(port)
+    yield ports[0], ports[1]
+    for server in servers:
+        server.shutdown()
+
+
+@pytest.fixture
+def worker(spawn: Callable[..., Any]) -> Iterator[None]:
+    """A real worker process on the test queue; tasks are queued, not run inline."""
+    HUEY.immediate = False
+    HUEY.flush()
+    spawn("worker", "--workers", "2")
+    try:
+        yield
+    finally:
+        HUEY.flush()
+        HUEY.immediate = True
+
+
+def fill(driver: WebDriver, values: dict[str, str]) -> None:
+    for name, value in values.items():
+        field = driver.find_element(By.ID, f"id_{name}")
+        field.clear()
+        field.send_keys(value)
+
+
+def status_of(driver: WebDriver, panel_id: str) -> str:
+    return driver.find_element(By.CSS_SELECTOR, f"#{panel_id} [data-testid=status]").text
+
+
+def wait_status(driver: WebDriver, panel_id: str, expected: str) -> None:
+    WebDriverWait(
+        driver, ECHO_WAIT_S, poll_frequency=0.25,
+        ignored_exceptions=(StaleElementReferenceException, NoSuchElementException),
+    ).until(lambda d: status_of(d, panel_id) == expected)
+
+
+def test_it_adds_nodes_and_sees_them_alive_after_echo_now(
+    driver: WebDriver, live_server: Any, django_user_model: Any, peers: tuple[int, int],
+    worker: None, artifacts: Path,
+) -> None:
+    store_port, pacs_port = peers
+    admin = django_user_model.objects.create_user("boss", password="pw-boss-123")
+    set_role(admin, ADMIN)
+    wait = WebDriverWait(driver, WAIT_S)
+
+    driver.get(live_server.url + "/login/")
+    fill(driver, {"username": "boss", "password": "pw-boss-123"})
+    driver.find_element(By.ID, "login-submit").click()
+    wait.until(lambda d: d.find_elements(By.ID, "nav-dicom"))
+    driver.find_element(By.ID, "nav-dicom").click()
+    wait.until(lambda d: d.find_element(By.TAG_NAME, "h1").text == "DICOM network configuration")
+
+    driver.find_element(By.ID, "add-store").click()
+    wait.until(lambda d: d.find_elements(By.ID, "node-form"))
+    fill(driver, {"name": "Third-party store", "ae_title": "THIRDPARTY", "port": str(store_port)})
+    driver.find_element(By.CSS_SELECTOR, "details summary").click()  # "Advanced"
+    controlled = driver.find_element(By.ID, "id_controlled")
+    if controlled.is_selected():
+        controlled.click()
+    fill(driver, {"host": "127.0.0.1"})
+    driver.find_element(By.ID, "save-node").click()
+    wait.until(lambda d: "Added store node" in d.find_element(By.CLASS_NAME, "messages").text)
+
+    driver.find_element(By.ID, "add-remote").click()
+    wait.until(lambda d: d.find_elements(By.ID, "node-form"))
+    assert driver.find_element(By.ID, "id_calling_ae_title").get_attribute("value") == "DOSEPORT"
+    fill(driver, {"name": "PACS", "ae_title": "PACS", "host": "127.0.0.1", "port": str(pacs_port)})
+    driver.find_element(By.ID, "save-node").click()
+    wait.until(lambda d: "Added remote node" in d.find_element(By.CLASS_NAME, "messages").text)
+
+    store = StoreNode.objects.get(name="Third-party store")
+    remote = RemoteNode.objects.get(name="PACS")
+    assert store.controlled is False and store.host == "127.0.0.1"
+    store_panel, remote_panel = f"store-{store.pk}", f"remote-{remote.pk}"
+    assert status_of(driver, store_panel) == "Unknown"
+    assert status_of(driver, remote_panel) == "Unknown"
+
+    for panel in (store_panel, remote_panel):
+        driver.find_element(By.CSS_SELECTOR, f"#{panel} button.echo-now").click()
+        # The button answers at once with a "checking" panel; the worker does the echo.
+        wait.until(lambda d, p=panel: d.find_elements(By.CSS_SELECTOR, f"#{p}[hx-trigger]"))
+    wait_status(driver, store_panel, "Alive")
+    wait_status(driver, remote_panel, "Alive")
+
+    # Polling stops once the result is in.
+    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "[hx-trigger]"))
+    panel_text = driver.find_element(By.ID, remote_panel).text
+    assert " ms" in panel_text and "checked" in panel_text
+    assert f"Database id\n{remote.pk}" in panel_text or f"Database id {remote.pk}" in panel_text
+    driver.save_screenshot(str(artifacts / "dicom_network_configuration.png"))
+    remote.refresh_from_db()
+    assert remote.status_text == "Alive" and remote.echo_rtt_ms is not None
