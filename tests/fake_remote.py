@@ -111,7 +111,7 @@ class FakeRemote:
         self.finds: list[Dataset] = []
         self.moves: list[Dataset] = []
         self.move_callers: list[str] = []
-        self.cancels = 0
+        self.cancelled = 0
         self.associations = 0
         self.released = 0
         self.aborted = 0
@@ -285,6 +285,8 @@ class FakeRemote:
     def _sub_ops(self, event: evt.Event, objs: list[Obj], status: int | None) -> Iterator[Any]:
         for n, o in enumerate(objs):
             if event.is_cancelled:
+                with self.lock:
+                    self.cancelled += 1
                 yield 0xFE00, None
                 return
             if status is not None and status != 0x0000 and n == len(objs) - 1 and n > 0:
