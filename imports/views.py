@@ -36,11 +36,13 @@ def later_attempts(record: ImportRecord) -> QuerySet[ImportRecord]:
 
 
 def can_retry(record: ImportRecord) -> bool:
-    return (
-        record.outcome == Outcome.FAILED
-        and bool(record.kept_path)
-        and Path(record.kept_path).is_file()
-    )
+    """A failed import whose file is still in quarantine and not already re-imported."""
+    if record.outcome != Outcome.FAILED or not record.kept_path:
+        return False
+    latest = later_attempts(record).first()
+    if latest is not None and latest.outcome != Outcome.FAILED:
+        return False
+    return Path(record.kept_path).is_file()
 
 
 def recent_records(outcome: str) -> QuerySet[ImportRecord]:
@@ -95,7 +97,11 @@ def record_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def retry(request: HttpRequest, pk: int) -> HttpResponse:
     record = get_object_or_404(ImportRecord, pk=pk)
     if not can_retry(record):
-        messages.error(request, "Only a failed import whose file is still kept can be retried.")
+        messages.error(
+            request,
+            "Only a failed import whose file is still in quarantine, and that has not been "
+            "imported since, can be retried.",
+        )
         return redirect("imports:record", pk=record.pk)
     # The worker imports; the page polls for the new ImportRecord of this file.
     import_file_task(record.kept_path, record.source, record.store_node_id)

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 from django.test import Client
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from imports.models import ImportRecord, Outcome, Source
+from tests.builders.rdsr import build_ct_rdsr, write
 
 pytestmark = pytest.mark.django_db
 
@@ -23,22 +22,6 @@ def make_record(outcome: str, uid: str, error: str = "") -> ImportRecord:
 def login(client: Client, user) -> Client:  # type: ignore[no-untyped-def]
     client.force_login(user)
     return client
-
-
-def write_non_dose_sr(path: Path) -> str:
-    """A Basic Text SR: valid DICOM that is not a dose report."""
-    ds = Dataset()
-    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.88.11"
-    ds.SOPInstanceUID = generate_uid()
-    ds.StudyInstanceUID = generate_uid()
-    ds.SeriesInstanceUID = generate_uid()
-    ds.Modality = "SR"
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.save_as(path, enforce_file_format=True)
-    return str(ds.SOPInstanceUID)
 
 
 def quarantined(tmp_path: Path, content: bytes = b"not a DICOM file") -> ImportRecord:
@@ -106,22 +89,49 @@ def test_it_retries_a_quarantined_file_and_shows_the_new_outcome(
     client: Client, importer, tmp_path: Path
 ) -> None:
     record = quarantined(tmp_path)
-    # The site fixed the file in quarantine (e.g. re-exported it); retry imports it again.
-    uid = write_non_dose_sr(Path(record.kept_path))
+    # The site replaced the broken copy in quarantine (e.g. re-exported it); retry imports it.
+    ds = build_ct_rdsr(events=2)
+    write(ds, record.kept_path)
     login(client, importer)
     assert b'name="retry"' in client.get("/imports/").content
     response = client.post(f"/imports/{record.pk}/retry/")
     assert response.status_code == 302
     assert response["Location"] == f"/imports/{record.pk}/?retried=1"
     attempt = ImportRecord.objects.exclude(pk=record.pk).get()
-    assert attempt.sop_instance_uid == uid
-    assert attempt.outcome == Outcome.NOT_IMPORTABLE
+    assert attempt.sop_instance_uid == ds.SOPInstanceUID
+    assert attempt.outcome == Outcome.IMPORTED
     page = client.get(response["Location"])
     assert [a.pk for a in page.context["attempts"]] == [attempt.pk]
-    assert b"not importable" in page.content
+    assert b"imported" in page.content
     assert b"hx-trigger" not in page.content  # done: no more polling
-    listing = client.get("/imports/")
-    assert b"retried: not_importable" in listing.content
+    listing = client.get("/imports/").content
+    assert b"retried: imported" in listing and b'name="retry"' not in listing
+    client.post(f"/imports/{record.pk}/retry/")  # a second retry is refused
+    assert ImportRecord.objects.count() == 2
+    studies = client.get("/studies/").context["page"]
+    assert [s.study_instance_uid for s in studies] == [ds.StudyInstanceUID]
+
+
+def test_it_keeps_a_file_that_fails_again_retryable(
+    client: Client, importer, tmp_path: Path
+) -> None:
+    record = quarantined(tmp_path)
+    login(client, importer).post(f"/imports/{record.pk}/retry/")
+    attempt = ImportRecord.objects.exclude(pk=record.pk).get()
+    assert attempt.outcome == Outcome.FAILED
+    assert attempt.path == record.kept_path
+    assert Path(attempt.kept_path).is_file()  # still in quarantine, never deleted
+    listing = client.get("/imports/", {"outcome": "failed"})
+    assert [r.pk for r in listing.context["page"]] == [attempt.pk, record.pk]
+    assert listing.content.count(b'name="retry"') == 1  # only the newest attempt
+
+
+def test_it_polls_until_the_retry_has_a_result(client: Client, viewer, tmp_path: Path) -> None:
+    record = quarantined(tmp_path)
+    page = login(client, viewer).get(f"/imports/{record.pk}/?retried=1")
+    assert b'hx-trigger="every 2s"' in page.content
+    partial = client.get(f"/imports/{record.pk}/?retried=1", HTTP_HX_REQUEST="true")
+    assert b"<html" not in partial.content and b"Waiting for the worker" in partial.content
 
 
 def test_it_does_not_retry_a_record_that_did_not_fail(
