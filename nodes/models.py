@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
 from lib.dicom import EchoResult, Peer
 from nodes import validators as v
+
+# An echo takes at most ~20 s (capped timeouts); a request older than this was not picked up.
+ECHO_OVERDUE_S = 60
 
 
 class EchoStatus(models.Model):
@@ -35,6 +40,16 @@ class EchoStatus(models.Model):
         requested = self.echo_requested_at
         return requested is not None and (
             self.echo_checked_at is None or self.echo_checked_at < requested
+        )
+
+    @property
+    def echo_overdue(self) -> bool:
+        """Queued long ago without a result: no worker is taking tasks; stop polling."""
+        requested = self.echo_requested_at
+        return (
+            self.echo_pending
+            and requested is not None
+            and timezone.now() - requested > timedelta(seconds=ECHO_OVERDUE_S)
         )
 
     def record_echo(self, result: EchoResult) -> None:

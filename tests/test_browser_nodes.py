@@ -58,7 +58,9 @@ def peers() -> Iterator[tuple[int, int]]:
         ae.require_called_aet = True
         ae.add_supported_context(Verification)
         port = free_port()
-        servers.append(ae.start_server(("127.0.0.1", port), block=False))
+        server = ae.start_server(("127.0.0.1", port), block=False)
+        assert server is not None
+        servers.append(server)
         ports.append(port)
     yield ports[0], ports[1]
     for server in servers:
@@ -87,6 +89,10 @@ def fill(driver: WebDriver, values: dict[str, str]) -> None:
 
 def status_of(driver: WebDriver, panel_id: str) -> str:
     return driver.find_element(By.CSS_SELECTOR, f"#{panel_id} [data-testid=status]").text
+
+
+def polling_panel(selector: str) -> Callable[[WebDriver], bool]:
+    return lambda d: bool(d.find_elements(By.CSS_SELECTOR, selector))
 
 
 def wait_status(driver: WebDriver, panel_id: str, expected: str) -> None:
@@ -140,7 +146,7 @@ def test_it_adds_nodes_and_sees_them_alive_after_echo_now(
     for panel in (store_panel, remote_panel):
         driver.find_element(By.CSS_SELECTOR, f"#{panel} button.echo-now").click()
         # The button answers at once with a "checking" panel; the worker does the echo.
-        wait.until(lambda d, p=panel: d.find_elements(By.CSS_SELECTOR, f"#{p}[hx-trigger]"))
+        wait.until(polling_panel(f"#{panel}[hx-trigger]"))
     wait_status(driver, store_panel, "Alive")
     wait_status(driver, remote_panel, "Alive")
 

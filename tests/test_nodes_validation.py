@@ -35,13 +35,13 @@ def remote_data(**changes: Any) -> dict[str, Any]:
 def store_errors(**changes: Any) -> dict[str, list[str]]:
     form = StoreNodeForm(store_data(**changes))
     form.is_valid()
-    return dict(form.errors)
+    return {name: [str(e) for e in errors] for name, errors in form.errors.items()}
 
 
 def remote_errors(**changes: Any) -> dict[str, list[str]]:
     form = RemoteNodeForm(remote_data(**changes))
     form.is_valid()
-    return dict(form.errors)
+    return {name: [str(e) for e in errors] for name, errors in form.errors.items()}
 
 
 @pytest.mark.parametrize("aet", ["DOSEPORT", "A", "STORE1", "ABCDEFGHIJKLMNOP", "lower1"])
