@@ -320,7 +320,7 @@ def open_get_association(
     from pynetdicom import build_role
 
     ae = make_scu_ae(peer, [STUDY_ROOT_GET])
-    roles = []
+    roles: list[Any] = []
     for uid in storage_classes[:120]:
         ae.add_requested_context(uid)
         roles.append(build_role(uid, scp_role=True))

@@ -47,11 +47,14 @@ class Job(models.Model):
 
     def add_error(self, text: str) -> None:
         self.errors = [*self.errors, text]
-        type(self).objects.filter(pk=self.pk).update(errors=self.errors)
+        type(self)._default_manager.filter(pk=self.pk).update(errors=self.errors)
 
     def set_message(self, text: str) -> None:
         self.message = text[:500]
-        type(self).objects.filter(pk=self.pk).update(message=self.message)
+        type(self)._default_manager.filter(pk=self.pk).update(message=self.message)
+        listener = getattr(self, "on_message", None)
+        if listener is not None:
+            listener(self.message)
 
     def start(self) -> None:
         self.status = Status.RUNNING
@@ -66,7 +69,7 @@ class Job(models.Model):
         self.save(update_fields=["status", "finished_at", "message"])
 
     def cancel_wanted(self) -> bool:
-        return type(self).objects.filter(pk=self.pk, cancel_requested=True).exists()
+        return type(self)._default_manager.filter(pk=self.pk, cancel_requested=True).exists()
 
 
 class ScheduledQuery(models.Model):

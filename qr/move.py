@@ -183,7 +183,8 @@ def run_move(move: Move) -> str:
     plans, expected = plan(move)
     Move.objects.filter(pk=move.pk).update(expected=expected)
     move.expected = expected
-    status, message = Status.COMPLETE, ""
+    status: str = Status.COMPLETE
+    message = ""
     try:
         for n, item in enumerate(plans, 1):
             move.set_message(f"retrieving series {n} of {len(plans)}")

@@ -132,7 +132,7 @@ class FakeRemote:
             ae.add_requested_context(uid)
             ae.add_supported_context(uid, scu_role=False, scp_role=True)
         ae.dimse_timeout = ae.network_timeout = 10
-        handlers = [
+        handlers: list[Any] = [
             (evt.EVT_C_FIND, self._find), (evt.EVT_C_MOVE, self._move),
             (evt.EVT_C_GET, self._get), (evt.EVT_ACCEPTED, self._count("associations")),
             (evt.EVT_RELEASED, self._count("released")), (evt.EVT_ABORTED, self._count("aborted")),
@@ -267,7 +267,7 @@ class FakeRemote:
         with self.lock:
             self.moves.append(q)
             self.move_callers.append(event.assoc.requestor.ae_title)
-        dest = self.destinations.get(event.move_destination.strip())
+        dest = self.destinations.get((event.move_destination or "").strip())
         status = self._status_for(q)
         if dest is None or status == 0xA801:
             yield None, None
@@ -289,7 +289,7 @@ class FakeRemote:
                     self.cancelled += 1
                 yield 0xFE00, None
                 return
-            if status is not None and status != 0x0000 and n == len(objs) - 1 and n > 0:
+            if status is not None and status != 0x0000 and n == len(objs) - 1:
                 failed = Dataset()
                 failed.FailedSOPInstanceUIDList = [o.sop]
                 yield status, failed
@@ -297,8 +297,6 @@ class FakeRemote:
             if self.sub_op_delay:
                 time.sleep(self.sub_op_delay)
             yield 0xFF00, o.dataset()
-        if status is not None and status != 0x0000 and len(objs) <= 1:
-            yield status, None
 
     def _get(self, event: evt.Event) -> Iterator[Any]:
         q = event.identifier
@@ -320,7 +318,7 @@ class StoreSCP:
         self.server: Any = None
 
     def _store(self, event: evt.Event) -> int:
-        uid = str(event.request.AffectedSOPInstanceUID)
+        uid = str(event.request.AffectedSOPInstanceUID)  # type: ignore[union-attr]
         self.received.append(uid)
         if self.on_store is not None:
             self.on_store(event)
@@ -329,7 +327,7 @@ class StoreSCP:
     def start(self) -> StoreSCP:
         ae = AE(ae_title=self.ae_title)
         for cx in AllStoragePresentationContexts:
-            ae.add_supported_context(cx.abstract_syntax)
+            ae.add_supported_context(cx.abstract_syntax or "")
         for uid in EXTRA_STORAGE:
             ae.add_supported_context(uid)
         ae.add_supported_context(Verification)
