@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +14,11 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from dose.models import AccumulatedPlane, IrradiationEvent, Study, XraySource
+from dose.models import Study
 from doseport.auth import set_role
+from imports.models import Outcome, Source
+from imports.service import import_file
+from tests.builders.rdsr import CtEvent, Header, build_ct_rdsr, build_dx_image, write
 from tests.conftest import require_tool
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -43,34 +45,28 @@ def driver(tmp_path: Path) -> Iterator[WebDriver]:
         browser.quit()
 
 
-def make_studies() -> Study:
-    ct = Study.objects.create(
-        study_instance_uid="1.2.826.0.1.3680043.10.3.1", modality_type=Study.CT,
-        study_date=dt.date(2024, 4, 2), study_time=dt.time(10, 15), accession_number="CTACC1",
-        study_description="CT Chest Abdomen", station_name="CT-NORTH",
-        source_sop_instance_uids=["1.2.3.1"], dlp_total_mGycm=812.5,
+def import_studies(folder: Path) -> Study:
+    """A CT dose report with three acquisitions and a DX image, imported as a store would."""
+    ct = build_ct_rdsr(
+        events=[
+            CtEvent(protocol="Topogram", ctdivol=0.12, dlp=2.5),
+            CtEvent(protocol="Chest", ctdivol=6.5, dlp=310.0),
+            CtEvent(protocol="Abdomen", ctdivol=9.75, dlp=500.0),
+        ],
+        header=Header(accession="CTACC1", station="CT-NORTH", description="CT Chest Abdomen"),
     )
-    for n, (protocol, ctdi, dlp) in enumerate(
-        [("Topogram", 0.12, 2.5), ("Chest", 6.5, 310.0), ("Abdomen", 9.75, 500.0)]
-    ):
-        event = IrradiationEvent.objects.create(
-            study=ct, ordinal=n, acquisition_protocol=protocol, ctdivol_mGy=ctdi, dlp_mGycm=dlp,
-            ct_acquisition_type="Spiral Acquisition",
-        )
-        XraySource.objects.create(event=event, kvp_kV=120, tube_current_mA=180)
-    dx = Study.objects.create(
-        study_instance_uid="1.2.826.0.1.3680043.10.3.2", modality_type=Study.DX,
-        study_date=dt.date(2024, 4, 3), accession_number="DXACC1", station_name="XR-EAST",
-        source_sop_instance_uids=["1.2.3.2"],
-    )
-    AccumulatedPlane.objects.create(study=dx, dap_total_Gym2=1.2e-5)
-    return ct
+    dx = build_dx_image(header=Header(accession="DXACC1", station="XR-EAST"))
+    for name, ds in (("ct.dcm", ct), ("dx.dcm", dx)):
+        record = import_file(write(ds, folder / name), Source.FILE)
+        assert record.outcome == Outcome.IMPORTED, record.error
+    return Study.objects.get(study_instance_uid=ct.StudyInstanceUID)
 
 
 def test_it_filters_to_ct_and_shows_a_study(
-    driver: WebDriver, live_server, django_user_model, artifacts: Path  # type: ignore[no-untyped-def]
+    driver: WebDriver, live_server, django_user_model, artifacts: Path,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
 ) -> None:
-    ct = make_studies()
+    ct = import_studies(tmp_path / "in")
     user = django_user_model.objects.create_user("physicist", password="pw-physicist-1")
     set_role(user, "viewer")
     wait = WebDriverWait(driver, WAIT_S)
