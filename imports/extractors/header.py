@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from pydicom import Dataset
+from pydicom.multival import MultiValue
 
 from lib.dates import parse_date, parse_time
 
@@ -15,7 +16,7 @@ def text(ds: Dataset, keyword: str) -> str:
     value = ds.get(keyword)
     if value is None:
         return ""
-    if not isinstance(value, str) and hasattr(value, "__iter__"):
+    if isinstance(value, MultiValue | list | tuple):
         value = "\\".join(str(v) for v in value)
     return str(value).strip()
 
@@ -25,8 +26,8 @@ def number(ds: Dataset, keyword: str) -> float | None:
     if value is None or value == "":
         return None
     try:
-        if not isinstance(value, str | int | float) and hasattr(value, "__iter__"):
-            value = list(value)[0]
+        if isinstance(value, MultiValue | list | tuple):
+            value = value[0]
         return float(value)
     except (TypeError, ValueError, IndexError):
         return None

@@ -103,7 +103,10 @@ def event_fields(ds: Dataset) -> dict[str, Any]:
     view = ds.get("ViewCodeSequence")
     view_text = str(view[0].get("CodeMeaning", "")) if view else header.text(ds, "ViewPosition")
     side = header.text(ds, "ImageLaterality") or header.text(ds, "Laterality")
-    exposure_time = header.number(ds, "ExposureTimeInuS")
+    exposure_time = _raw_number(ds, "ExposureTime")
+    if exposure_time is None:
+        in_us = header.number(ds, "ExposureTimeInuS")
+        exposure_time = in_us / 1000 if in_us is not None else None
     return {
         "ordinal": 0,
         "irradiation_event_uid": "",
@@ -114,8 +117,7 @@ def event_fields(ds: Dataset) -> dict[str, Any]:
         "target_region": header.text(ds, "BodyPartExamined")[:128],
         "dap_Gym2": dap / 1e5 if dap is not None else None,
         "kvp_kV": header.number(ds, "KVP"),
-        "exposure_time_ms": exposure_time / 1000 if exposure_time is not None
-        else _raw_number(ds, "ExposureTime"),
+        "exposure_time_ms": exposure_time,
         "exposure_uAs": exposure_uas(ds),
         "average_tube_current_mA": header.number(ds, "XRayTubeCurrent"),
         "focal_spot_size_mm": header.number(ds, "FocalSpots"),

@@ -8,7 +8,6 @@ produce one report per study, typed by what that study did).
 from __future__ import annotations
 
 from collections import defaultdict
-from statistics import fmean
 from typing import Any
 
 from pydicom import Dataset
@@ -35,11 +34,13 @@ class Index:
         for child in node.walk():
             self.by_code[child.code].append(child)
 
-    def num(self, code: str, unit: str, mean: bool = False) -> float | None:
-        values = [v for n in self.by_code.get(code, []) if (v := n.as_number(unit)) is not None]
-        if not values:
-            return None
-        return fmean(values) if mean else values[0]
+    def num(self, code: str, unit: str, per_pulse: bool = False) -> float | None:
+        """The first item's value; `per_pulse` averages a multi-valued item's values."""
+        for node in self.by_code.get(code, []):
+            value = node.as_number(unit, mean=per_pulse)
+            if value is not None:
+                return value
+        return None
 
     def text(self, code: str) -> str:
         nodes = self.by_code.get(code)
@@ -75,7 +76,12 @@ def modality_type(root: Node, events: list[EventData]) -> str:
 
 def _event(node: Node, ordinal: int) -> EventData:
     idx = Index(node)
-    time_s = idx.num("113735", "ms", mean=True)  # Exposure Time
+    exposure_time = idx.num("113824", "ms", per_pulse=True)
+    if exposure_time is None:
+        exposure_time = idx.num("113735", "ms", per_pulse=True)
+    current = idx.num("113767", "mA", per_pulse=True)
+    if current is None:
+        current = idx.num("113734", "mA", per_pulse=True)
     fields: dict[str, Any] = {
         "ordinal": ordinal,
         "irradiation_event_uid": limit(idx.text("113769"), 128),
@@ -88,12 +94,12 @@ def _event(node: Node, ordinal: int) -> EventData:
         "dap_Gym2": idx.num("122130", "Gy.m2"),
         "dose_rp_Gy": idx.num("113738", "Gy"),
         "entrance_exposure_at_rp_mGy": idx.num("111636", "mGy"),
-        "kvp_kV": idx.num("113733", "kV", mean=True),
-        "exposure_time_ms": time_s,
-        "exposure_uAs": idx.num("113736", "uA.s", mean=True),
-        "average_tube_current_mA": idx.num("113767", "mA", mean=True),
+        "kvp_kV": idx.num("113733", "kV", per_pulse=True),
+        "exposure_time_ms": exposure_time,
+        "exposure_uAs": idx.num("113736", "uA.s", per_pulse=True),
+        "average_tube_current_mA": current,
         "number_of_pulses": idx.num("113768", "1"),
-        "pulse_width_ms": idx.num("113793", "ms", mean=True),
+        "pulse_width_ms": idx.num("113793", "ms", per_pulse=True),
         "focal_spot_size_mm": idx.num("113766", "mm"),
         "distance_source_to_detector_mm": idx.num("113750", "mm"),
         "collimated_field_area_m2": idx.num("113790", "m2"),

@@ -28,6 +28,7 @@ class Node:
     value_code: str = ""
     value_meaning: str = ""
     number: float | None = None
+    values: list[float] = field(default_factory=list)  # all values of a multi-valued DS
     unit: str = ""
     children: list[Node] = field(default_factory=list)
 
@@ -53,11 +54,13 @@ class Node:
         node = self.first(code)
         return node.as_number(target) if node else None
 
-    def as_number(self, target: str) -> float | None:
+    def as_number(self, target: str, mean: bool = False) -> float | None:
+        """The value in `target` units; `mean` averages a multi-valued (per pulse) item."""
         if self.number is None:
             return None
+        value = sum(self.values) / len(self.values) if mean and self.values else self.number
         try:
-            return convert(self.number, self.unit, target)
+            return convert(value, self.unit, target)
         except UnitError as exc:
             raise ExtractError(f"{exc} in '{self.meaning}'") from None
 
@@ -94,7 +97,8 @@ def node_from_item(item: Dataset) -> Node:
             mv = measured[0]
             raw = mv.get("NumericValue")
             if raw is not None and str(raw).strip() != "":
-                node.number = _first_number(raw)
+                node.values = _numbers(raw)
+                node.number = node.values[0]
                 units = mv.get("MeasurementUnitsCodeSequence")
                 node.unit = _text(units[0].get("CodeValue", "")) if units else ""
     elif vt == "CODE":
@@ -113,18 +117,22 @@ def node_from_item(item: Dataset) -> Node:
     return node
 
 
-def _first_number(raw: object) -> float:
-    """DS may be multi-valued or malformed ('10.50/ 15.00', Toshiba): take the first number."""
-    if not isinstance(raw, str | int | float) and hasattr(raw, "__iter__"):
-        values = list(raw)  # type: ignore[call-overload]
-        raw = values[0] if values else ""
-    try:
-        return float(raw)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        match = _NUMBER.search(str(raw))
-        if match is None:
-            raise ExtractError(f"numeric value {str(raw)[:40]!r} is not a number") from None
-        return float(match.group(0))
+def _numbers(raw: object) -> list[float]:
+    """DS may be multi-valued (per pulse) or malformed ('10.50/ 15.00', Toshiba)."""
+    items = list(raw) if not isinstance(raw, str | int | float) and hasattr(raw, "__iter__") \
+        else [raw]  # type: ignore[call-overload]
+    out: list[float] = []
+    for item in items:
+        try:
+            out.append(float(item))
+        except (TypeError, ValueError):
+            match = _NUMBER.search(str(item))
+            if match is None:
+                raise ExtractError(f"numeric value {str(item)[:40]!r} is not a number") from None
+            out.append(float(match.group(0)))
+    if not out:
+        raise ExtractError("numeric value missing")
+    return out
 
 
 def tree(ds: Dataset) -> Node:
