@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from tests.builders.rdsr import (
     build_rrdsr,
     write,
 )
-from tests.conftest import REPO, samples_dir
+from tests.conftest import REPO, doseport_cmd, samples_dir
 
 pytestmark = pytest.mark.django_db
 SCHEMA = json.loads((REPO / "dose" / "schema" / "studies-v1.json").read_text())
@@ -125,3 +126,27 @@ def test_it_exports_the_whole_openrem_sample_set_valid_against_the_schema(
     call_command("export", "studies", "--format", "csv", stdout=out)
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert len(rows) == sum(max(1, len(s["events"])) for s in document["studies"])
+
+
+def test_it_streams_the_export_from_the_command_line(
+    tmp_path: Path, process_env: dict[str, str]
+) -> None:
+    """A real `doseport export` process (autocommit, server-side cursors on PostgreSQL)."""
+    uids = import_built(tmp_path)
+    done = subprocess.run(
+        doseport_cmd("export", "studies", "--format", "json"), env=process_env, cwd=REPO,
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    jsonschema.validate(document, SCHEMA)
+    assert {s["study_instance_uid"] for s in document["studies"]} == set(uids.values())
+    target = tmp_path / "out" / "studies.csv"
+    target.parent.mkdir()
+    done = subprocess.run(
+        doseport_cmd("export", "studies", "--format", "csv", "--output", str(target)),
+        env=process_env, cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    assert len(target.read_text(encoding="utf-8").splitlines()) == 1 + 8
