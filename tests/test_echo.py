@@ -212,3 +212,12 @@ def test_it_updates_the_node_when_echo_now_runs_inline(scp: int, importer: Any) 
     assert response.status_code == 302 and response["Location"] == "/config/dicom/"
     node.refresh_from_db()
     assert node.status_text == "Alive" and not node.echo_pending
+
+
+def test_it_skips_a_node_deleted_before_its_check_ran() -> None:
+    from nodes.tasks import echo_node_task
+
+    node = remote(free_port())
+    pk = node.pk
+    node.delete()
+    assert echo_node_task.call_local("remote", pk) is None
