@@ -68,6 +68,11 @@ def import_list(request: HttpRequest) -> HttpResponse:
     form = ImportFilterForm(request.GET)
     outcome = form.cleaned_data["outcome"] if form.is_valid() else ""
     page = Paginator(recent_records(outcome), PAGE_SIZE).get_page(request.GET.get("page"))
+    labels = dict(Outcome.choices)
+    for record in page:
+        # retry_outcome is annotated by recent_records()
+        retried = getattr(record, "retry_outcome", None) or ""
+        setattr(record, "retry_label", labels.get(retried, ""))  # noqa: B010
     query = request.GET.copy()
     query.pop("page", None)
     return render(
