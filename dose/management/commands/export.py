@@ -9,7 +9,7 @@ from argparse import ArgumentParser
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, OutputWrapper
+from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 from django.db import DatabaseError
 
 from dose.export import WRITERS, export_studies
@@ -28,6 +28,12 @@ def parse_date(option: str, value: str | None) -> dt.date | None:
 
 class Command(BaseCommand):
     help = "Export dose data. `export studies` writes every matching study (JSON or CSV)."
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        # A bad argument gives one line on stderr ("doseport export: error: ..."), no usage.
+        parser.print_usage = lambda file=None: None  # type: ignore[method-assign]
+        return parser
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("what", choices=["studies"], help="what to export: studies")
