@@ -45,13 +45,18 @@ class Command(BaseCommand):
             "--modality", choices=[m for m, _ in Study.MODALITY_CHOICES], type=str.upper,
             help="only studies of this modality type; default all",
         )
-        parser.add_argument("--since", help="first study date YYYY-MM-DD; default no limit")
-        parser.add_argument("--until", help="last study date YYYY-MM-DD; default no limit")
         parser.add_argument(
-            "--station", default="", help="station name contains this text; default any"
+            "--since", metavar="DATE", help="first study date YYYY-MM-DD; default no limit"
         )
         parser.add_argument(
-            "--output", type=Path,
+            "--until", metavar="DATE", help="last study date YYYY-MM-DD; default no limit"
+        )
+        parser.add_argument(
+            "--station", default="", metavar="TEXT",
+            help="station name contains this text; default any",
+        )
+        parser.add_argument(
+            "--output", type=Path, metavar="FILE",
             help="write to this file (replaced only when complete); default standard output",
         )
 
