@@ -102,6 +102,24 @@ def _status(code: int, comment: str) -> Dataset:
     return ds
 
 
+class TruncatedDataset(ValueError):
+    """Not an EOFError on purpose: pydicom turns those into a warning and a partial result."""
+
+
+class _StrictReader(BytesIO):
+    """A stream that raises when an element's declared length runs past the end.
+
+    pydicom would silently return the shorter value; only a clean end at an element
+    boundary (an empty read of the next tag) is a normal end of the dataset.
+    """
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        data = super().read(size)
+        if size is not None and 0 <= len(data) < size and (data or size != 8):
+            raise TruncatedDataset(f"dataset ends inside an element ({len(data)} of {size} bytes)")
+        return data
+
+
 def peek_header(event: evt.Event) -> Dataset:
     """Parse only the top-level header elements (no SR content, no pixels) from raw bytes."""
     request: Any = event.request
@@ -114,11 +132,10 @@ def peek_header(event: evt.Event) -> Dataset:
         return int(tag) >= PEEK_STOP
 
     ds = read_dataset(
-        BytesIO(raw),
+        _StrictReader(raw),
         is_implicit_VR=syntax == ImplicitVRLittleEndian,
         is_little_endian=syntax != ExplicitVRBigEndian,
         stop_when=stop,
-        defer_size=4096,
     )
     if not ds:
         raise ValueError("no data elements")
@@ -259,14 +276,21 @@ def handle_closed(event: evt.Event, ctx: NodeContext) -> None:
     )
 
 
-def _fast_recv(sock: Any, quickack: bool) -> Callable[[int], bytearray]:
+def _fast_recv(sock: Any, assoc: Any, quickack: bool) -> Callable[[int], bytearray]:
     """Replacement for AssociationSocket.recv: large reads into one buffer.
 
     pynetdicom reads in 4 KiB pieces; a 512 KiB CT image costs 128 calls. TCP_QUICKACK
     (Linux, not sticky) is re-armed before each read so that a sender that leaves Nagle
-    on does not wait for our delayed ACK between the two halves of each PDU.
+    on does not wait for our delayed ACK between the two halves of each PDU. A peer that
+    disconnects before its association request would otherwise hold one of the node's
+    association slots until the ACSE timeout: we wake the waiting acceptor at once.
     """
     raw: socket.socket = sock.socket
+
+    def gone() -> None:
+        if assoc.requestor.primitive is None and not getattr(assoc, "_doseport_gone", False):
+            assoc._doseport_gone = True
+            assoc.dul.to_user_queue.put(None)  # read by the acceptor as "no request"
 
     def recv(nr_bytes: int) -> bytearray:
         if nr_bytes > MAX_READ:
@@ -277,15 +301,22 @@ def _fast_recv(sock: Any, quickack: bool) -> Callable[[int], bytearray]:
         buffer = bytearray(nr_bytes)
         view = memoryview(buffer)
         read = 0
-        while read < nr_bytes:
-            if quickack:
-                raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
-            got = raw.recv_into(view[read:], min(nr_bytes - read, 1 << 20))
-            if not got:
-                del view
-                del buffer[read:]
-                return buffer
-            read += got
+        try:
+            while read < nr_bytes:
+                if quickack:
+                    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+                got = raw.recv_into(view[read:], min(nr_bytes - read, 1 << 20))
+                if not got:
+                    break
+                read += got
+        except OSError:
+            gone()
+            raise
+        finally:
+            view.release()
+        if read < nr_bytes:
+            gone()
+            del buffer[read:]
         return buffer
 
     return recv
@@ -299,7 +330,7 @@ def handle_conn_open(event: evt.Event, ctx: NodeContext) -> None:
     raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     raw.settimeout(ctx.network_timeout)
     quickack = hasattr(socket, "TCP_QUICKACK")
-    sock.recv = _fast_recv(sock, quickack)
+    sock.recv = _fast_recv(sock, event.assoc, quickack)
 
 
 def handlers_for(ctx: NodeContext) -> list[tuple[Any, Callable[..., Any], list[Any]]]:
