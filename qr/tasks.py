@@ -25,3 +25,9 @@ def scheduled_queries_task() -> int:
     for query in queries:
         query_task(query.pk)
     return len(queries)
+
+
+@db_periodic_task(crontab(minute="*"))
+def link_arrivals_task() -> int:
+    """Objects keep arriving (and being imported) after a move ends: link them for a day."""
+    return jobs.link_recent_arrivals(timezone.now())

@@ -129,3 +129,22 @@ def test_it_turns_last_n_hours_into_dates_and_a_time_window(db: Any, peers: Any)
     early = timezone.make_aware(dt.datetime(2024, 3, 5, 1, 0))
     params = schedule_params(schedule, early)
     assert (params.study_date(), params.study_time()) == ("20240304-20240305", "")
+
+
+def test_it_links_late_arrivals_in_the_periodic_task(
+    client: Client, importer: Any, peers: Any
+) -> None:
+    from imports.models import ImportRecord, Source
+    from qr.tasks import link_arrivals_task
+
+    remote, store, _, scp = peers
+    submit(login(client, importer), remote, store, auto_move="on")
+    move = Query.objects.get().moves.get()
+    assert move.status == Status.COMPLETE and move.arrived == 0 and move.expected == 1
+    ImportRecord.objects.create(sop_instance_uid=scp.received[0], source=Source.STORE,
+                                outcome="imported")
+    assert link_arrivals_task.call_local() == 1
+    move.refresh_from_db()
+    assert move.arrived == 1
+    html = client.get(f"/qr/{move.query_id}/").content.decode()
+    assert "arrived: imported" in html

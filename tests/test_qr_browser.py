@@ -1,0 +1,132 @@
+"""Headless Chromium: run a query from the page against the fake remote (jobs in a real
+`doseport worker`), watch it finish, retrieve, see the final summary and the history entry."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from huey.contrib.djhuey import HUEY
+from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+
+from doseport.auth import IMPORTER, set_role
+from qr.models import Query
+from tests.conftest import require_tool
+from tests.fake_remote import RDSR, FakeRemote, StoreSCP, remote_node, series_of, store_node
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+JOB_WAIT_S = 60  # includes the worker's start-up on a busy machine
+
+
+@pytest.fixture
+def driver(tmp_path: Path) -> Iterator[WebDriver]:
+    require_tool("chromium")
+    chromedriver = require_tool("chromedriver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for arg in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--no-first-run", "--window-size=1400,1100", f"--user-data-dir={tmp_path / 'chrome'}",
+    ):
+        options.add_argument(arg)
+    browser = webdriver.Chrome(service=Service(chromedriver), options=options)
+    browser.set_page_load_timeout(15)
+    try:
+        yield browser
+    finally:
+        browser.quit()
+
+
+@pytest.fixture
+def worker(spawn: Callable[..., Any]) -> Iterator[None]:
+    """A real worker process: the query and move jobs run outside the web request."""
+    HUEY.immediate = False
+    HUEY.flush()
+    spawn("worker", "--workers", "2")
+    try:
+        yield
+    finally:
+        HUEY.flush()
+        HUEY.immediate = True
+
+
+def fill(d: WebDriver, values: dict[str, str]) -> None:
+    for name, value in values.items():
+        field = d.find_element(By.ID, f"id_{name}")
+        field.clear()
+        field.send_keys(value)
+
+
+@pytest.fixture
+def peers() -> Iterator[tuple[FakeRemote, StoreSCP]]:
+    day = dt.date.today().strftime("%Y%m%d")
+    objs = (series_of("1.2.3.1", "CT", 3, series_desc="Chest", date=day)
+            + series_of("1.2.3.1", "SR", 1, sop_class=RDSR, date=day)
+            + series_of("1.2.3.2", "CT", 2, series_desc="Head", date=day))
+    scp = StoreSCP().start()
+    fake = FakeRemote(objs, destinations={"DPSTORE": ("127.0.0.1", scp.port)}).start()
+    yield fake, scp
+    fake.stop()
+    scp.stop()
+
+
+def text_of(d: WebDriver, element_id: str) -> str:
+    found = d.find_elements(By.ID, element_id)
+    return found[0].text if found else ""
+
+
+def until(d: WebDriver, check: Any, timeout: float = JOB_WAIT_S) -> None:
+    WebDriverWait(d, timeout, poll_frequency=0.25, ignored_exceptions=(
+        StaleElementReferenceException, NoSuchElementException)).until(check)
+
+
+def test_it_queries_retrieves_and_shows_the_outcome(
+    driver: WebDriver, live_server: Any, django_user_model: Any,
+    peers: tuple[FakeRemote, StoreSCP], worker: None, artifacts: Path,
+) -> None:
+    fake, scp = peers
+    remote_node(fake, name="Fake PACS")
+    store_node(scp)
+    user = django_user_model.objects.create_user("imp", password="pw-imp-123")
+    set_role(user, IMPORTER)
+
+    driver.get(live_server.url + "/login/")
+    fill(driver, {"username": "imp", "password": "pw-imp-123"})
+    driver.find_element(By.ID, "login-submit").click()
+    until(driver, lambda d: d.find_elements(By.LINK_TEXT, "Query remote"), 15)
+    driver.find_element(By.LINK_TEXT, "Query remote").click()
+    until(driver, lambda d: d.find_elements(By.ID, "echo-now"), 15)
+
+    driver.find_element(By.ID, "echo-now").click()
+    until(driver, lambda d: [e.text for e in d.find_elements(
+        By.CSS_SELECTOR, "#node-status [data-testid=status]")] == ["Alive", "Alive"])
+
+    driver.find_element(By.CSS_SELECTOR, "input[name=modalities][value=CT]").click()
+    driver.find_element(By.ID, "submit-query").click()
+    until(driver, lambda d: text_of(d, "query-status") == "complete")
+    assert text_of(driver, "to-retrieve") == "1"
+    assert "no dose report" in text_of(driver, "excluded")
+
+    driver.find_element(By.ID, "retrieve").click()
+    until(driver, lambda d: text_of(d, "move-status") == "complete")
+    assert text_of(driver, "move-completed") == "1"
+    assert len(scp.received) == 1
+    until(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, "#live[hx-trigger]"), 5)
+    driver.save_screenshot(str(artifacts / "qr_query_retrieved.png"))
+
+    query = Query.objects.get()
+    driver.find_element(By.LINK_TEXT, "Query history").click()
+    until(driver, lambda d: d.find_elements(By.ID, "history"), 15)
+    row = driver.find_element(By.LINK_TEXT, f"Query {query.pk}").find_element(By.XPATH, "../..")
+    assert "complete" in row.text and "Fake PACS" in row.text and "1 sent" in row.text
+    driver.save_screenshot(str(artifacts / "qr_history.png"))
