@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from pydicom import Dataset, dcmread
+from pydicom.dataelem import RawDataElement
 from pydicom.errors import InvalidDicomError
 
 from imports import classify as c
@@ -33,6 +34,7 @@ DELETE_FLAG = {
     c.CT_PHILIPS_SCREEN: "del_ct_phil", c.NM_IMAGE: "del_nm_im",
 }
 _CHUNK = 500
+UNDEFINED = 0xFFFFFFFF
 
 
 def imported_sop_uids(uids: Iterable[str]) -> set[str]:
@@ -48,19 +50,49 @@ def imported_sop_uids(uids: Iterable[str]) -> set[str]:
     return found
 
 
+class NotDicom(Exception):
+    """The file is not DICOM at all (no preamble/meta and no dataset): not importable."""
+
+
 def read_dataset(path: Path) -> Dataset:
     """Header and content tree; pixel data is never needed for dose values."""
     try:
         ds = dcmread(path, stop_before_pixels=True)
-    except InvalidDicomError as exc:
-        raise ExtractError(f"not a DICOM file: {exc}") from None
+    except InvalidDicomError:
+        ds = _read_without_preamble(path)
     except FileNotFoundError:
         raise ExtractError("file not found") from None
     except Exception as exc:  # pydicom raises many kinds on corrupt/truncated input
         raise ExtractError(f"cannot read DICOM file ({type(exc).__name__}: {exc})") from None
     if "SOPClassUID" not in ds and "SOPInstanceUID" not in ds:
         raise ExtractError("not a DICOM object: no SOP Class UID and no SOP Instance UID")
+    _check_complete(ds)
     return ds
+
+
+def _check_complete(ds: Dataset) -> None:
+    """pydicom reads a file cut inside its last element without complaint: detect that."""
+    tags = list(ds.keys())
+    if not tags:
+        raise ExtractError("cannot read DICOM file (empty dataset)")
+    raw = ds._dict.get(tags[-1])
+    if isinstance(raw, RawDataElement) and raw.value is not None and raw.length != UNDEFINED:
+        if len(raw.value) < raw.length:
+            raise ExtractError(
+                f"cannot read DICOM file (truncated: {ds[tags[-1]].keyword or tags[-1]} has "
+                f"{len(raw.value)} of {raw.length} bytes)"
+            )
+
+
+def _read_without_preamble(path: Path) -> Dataset:
+    """Some stores write bare datasets (no preamble, no file meta): accept those only."""
+    try:
+        ds = dcmread(path, stop_before_pixels=True, force=True)
+        if "SOPClassUID" in ds and "SOPInstanceUID" in ds and str(ds.SOPInstanceUID).strip():
+            return ds
+    except Exception:  # noqa: S110 - anything unreadable is "not DICOM" here
+        pass
+    raise NotDicom("not a DICOM file (no DICOM preamble and no readable dataset)")
 
 
 def import_file(
@@ -77,11 +109,18 @@ def import_file(
         _fill_identity(record, ds)
         verdict = c.classify(ds)
         record.kind = verdict.kind or ""
-        if not verdict.importable:
+        if not verdict.importable and c.classify_sop_class(record.sop_class_uid) == "importable":
+            # A dedicated dose SR class we cannot type is broken, not "not a dose object".
+            record.outcome = Outcome.FAILED
+            record.error = f"dose report could not be read: {verdict.reason}"
+        elif not verdict.importable:
             record.outcome = Outcome.NOT_IMPORTABLE
             record.error = verdict.reason
         else:
             _import_dataset(record, ds, verdict.kind or "")
+    except NotDicom as exc:
+        record.outcome = Outcome.NOT_IMPORTABLE
+        record.error = str(exc)
     except ExtractError as exc:
         record.outcome = Outcome.FAILED
         record.error = str(exc)
@@ -157,6 +196,9 @@ def quarantine(path: Path, keep: bool = False) -> Path:
     """Move (or, when the source must stay, copy) a failed file into the quarantine folder."""
     if not path.exists():
         return path
+    root = Path(settings.QUARANTINE_DIR).resolve()
+    if path.resolve().is_relative_to(root):
+        return path  # a retry of a quarantined file that failed again stays where it is
     folder = Path(settings.QUARANTINE_DIR) / timezone.now().strftime("%Y%m%d")
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / path.name

@@ -30,7 +30,12 @@ def extractor(kind: str) -> Callable[[Dataset], ReportData]:
     return func
 
 
+SR_KINDS = {"ct_rdsr", "projection_rdsr", "nm_rdsr", "rf_siemens_summary"}
+
+
 def extract(kind: str, ds: Dataset) -> ReportData:
+    if kind in SR_KINDS and not ds.get("ContentSequence"):
+        raise ExtractError("dose report has no content (empty or truncated content tree)")
     report = extractor(kind)(ds)
     if not report.study.get("study_instance_uid"):
         raise ExtractError("no Study Instance UID")
