@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
+from typing import Any
 
 from pydicom import config as pydicom_config
 from pydicom.uid import AllTransferSyntaxes
 from pynetdicom import AE, _config
+from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import _STORAGE_CLASSES
 from pynetdicom.transport import ThreadedAssociationServer
 
@@ -87,10 +89,26 @@ def make_store_ae(settings: AESettings) -> AE:
     return ae
 
 
+class SharedContexts(list[PresentationContext]):
+    """Supported contexts that associations share instead of deep-copying.
+
+    pynetdicom deep-copies the server's contexts for every association; with every
+    storage class times every transfer syntax that costs ~40 ms per association. The
+    acceptor only reads them during negotiation, so one shared copy is safe.
+    """
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[PresentationContext]:
+        return list(self)
+
+
 class StoreServer(ThreadedAssociationServer):
-    """pynetdicom's threaded server, optionally sharing its port (SO_REUSEPORT)."""
+    """pynetdicom's threaded server with shared contexts, optionally sharing its port."""
 
     reuse_port = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.contexts = SharedContexts(self.contexts)
 
     def server_bind(self) -> None:
         if self.reuse_port and self.socket is not None:

@@ -65,6 +65,7 @@ class NodeProcess:
             server_class=server_class,
         )
         self.server = server
+        self.ae._servers.append(server)  # as start_server() does, so shutdown() finds it
         threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.2},
             name=f"store-node-{self.node_id}", daemon=True,
