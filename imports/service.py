@@ -56,6 +56,7 @@ class NotDicom(Exception):
 
 def read_dataset(path: Path) -> Dataset:
     """Header and content tree; pixel data is never needed for dose values."""
+    ds: Dataset
     try:
         ds = dcmread(path, stop_before_pixels=True)
     except InvalidDicomError:

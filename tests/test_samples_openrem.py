@@ -186,11 +186,21 @@ class Comparison:
             self.failures.append(f"{where}: expected {expected!r}, got {shown}")
 
 
+def _lookup(view: dict[str, Any], section: str, key: str, index: int) -> Any:
+    if section == "study":
+        return _study_value(view, key)
+    if section == "totals":
+        return _total_value(view, key)
+    if index >= len(view["events"]):
+        return MISSING
+    return _event_value(view["events"][index], key)
+
+
 def _compare_file(name: str, entry: dict[str, Any], view: dict[str, Any] | None,
                   study_count: int, outcome: str, cmp: Comparison) -> None:
     asserted: set[str] = set()
 
-    def check(key: str, lookup: Callable[[], Any], expected: Any, short: str) -> None:
+    def check(key: str, section: str, index: int, expected: Any, short: str) -> None:
         asserted.add(key)
         if UNMODELLED.match(short) or (name, key) in RAW_IN_FILE | DERIVED_BY_OPENREM:
             cmp.check(f"{name} {key}", SKIP, expected)
@@ -198,19 +208,18 @@ def _compare_file(name: str, entry: dict[str, Any], view: dict[str, Any] | None,
         if view is None:
             cmp.check(f"{name} {key}", MISSING, expected)
             return
-        cmp.check(f"{name} {key}", lookup(), expected)
+        cmp.check(f"{name} {key}", _lookup(view, section, short, index), expected)
 
     for key, value in (entry.get("study") or {}).items():
-        check(f"study.{key}", lambda k=key: _study_value(view or {}, k), value, key)
+        check(f"study.{key}", "study", 0, value, key)
     for key, value in (entry.get("report") or {}).items():
-        check(f"report.{key}", lambda k=key: _study_value(view or {}, k), value, key)
+        check(f"report.{key}", "study", 0, value, key)
     for key, value in (entry.get("totals") or {}).items():
-        check(f"totals.{key}", lambda k=key: _total_value(view or {}, k), value, key)
+        check(f"totals.{key}", "totals", 0, value, key)
     for event in entry.get("events") or []:
         index = event.get("event_index", 0)
         for key, value in event.items():
-            check(f"events[{index}].{key}", lambda k=key, i=index: _event_value(
-                (view or {})["events"][i], k), value, key)
+            check(f"events[{index}].{key}", "events", index, value, key)
     for key, value in (entry.get("other") or {}).items():
         if key == "study_count_after_import":
             cmp.check(f"{name} other.{key}", study_count, value)
@@ -225,14 +234,13 @@ def _compare_observed(name: str, observed: dict[str, Any], view: dict[str, Any] 
         cmp.check(f"{name} observed.event_count", len(view["events"]), observed["event_count"])
     for key, value in (observed.get("totals") or {}).items():
         if f"totals.{key}" not in asserted:
-            check(f"totals.{key}", lambda k=key: _total_value(view or {}, k), value, key)
+            check(f"totals.{key}", "totals", 0, value, key)
     events = observed.get("events") or observed.get("events_first_3") or []
     for index, event in enumerate(events):
         for key, value in event.items():
             full = f"events[{index}].{key}"
             if full not in asserted:
-                check(full, lambda k=key, i=index: _event_value((view or {})["events"][i], k),
-                      value, key)
+                check(full, "events", index, value, key)
     if "sum_event_dap_Gym2" in observed and view is not None:
         total = sum(e["dap_Gym2"] or 0 for e in view["events"])
         cmp.check(f"{name} observed.sum_event_dap_Gym2", total, observed["sum_event_dap_Gym2"])
