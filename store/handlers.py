@@ -36,8 +36,12 @@ SUCCESS = 0x0000
 OUT_OF_RESOURCES = 0xA700
 CANNOT_UNDERSTAND = 0xC000
 PROCESSING_FAILURE = 0x0110
-# The header peek stops before the SR content tree and the pixel data.
+# The header peek of an image stops before the SR content tree position (nothing an
+# image classifier reads comes later) and so before the pixel data. A structured report
+# is read up to the pixel data position: its classifier may look into the content tree.
 PEEK_STOP = 0x0040A730
+PEEK_STOP_SR = 0x7FE00000
+SR_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
 PREAMBLE = b"\x00" * 128 + b"DICM"
 MAX_READ = 64 * 1024 * 1024
 
@@ -121,15 +125,16 @@ class _StrictReader(BytesIO):
 
 
 def peek_header(event: evt.Event) -> Dataset:
-    """Parse only the top-level header elements (no SR content, no pixels) from raw bytes."""
+    """Parse the elements a classifier needs (never the pixel data) from the raw bytes."""
     request: Any = event.request
     raw = cast(BytesIO, request.DataSet).getvalue()
     syntax = event.context.transfer_syntax
     if syntax == DeflatedExplicitVRLittleEndian:
         raw = zlib.decompressobj(-zlib.MAX_WBITS).decompress(raw)
+    limit = PEEK_STOP_SR if str(request.AffectedSOPClassUID).startswith(SR_PREFIX) else PEEK_STOP
 
     def stop(tag: BaseTag, vr: str | None, length: int) -> bool:
-        return int(tag) >= PEEK_STOP
+        return int(tag) >= limit
 
     ds = read_dataset(
         _StrictReader(raw),

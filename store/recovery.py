@@ -7,8 +7,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from django.db import close_old_connections
-
 from imports.models import ImportRecord
 from store.spool import Spool
 
@@ -40,7 +38,6 @@ def sweep(
     min_age_s: float = MIN_AGE_S,
 ) -> list[Path]:
     """Enqueue every spooled file older than `min_age_s` that has no ImportRecord."""
-    close_old_connections()
     spool.clean_tmp()
     candidates = spool.spooled(newer_than=newer_than, older_than=time.time() - min_age_s)
     orphans = unrecorded(candidates)

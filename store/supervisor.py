@@ -110,7 +110,6 @@ class StoreSupervisor:
 
     def supervise_once(self) -> bool:
         """One pass: start, restart and stop children. True when anything was done."""
-        close_old_connections()
         acted = False
         now = time.monotonic()
         wanted = self.wanted()
@@ -173,6 +172,7 @@ class StoreSupervisor:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
         while not self.stopping:
+            close_old_connections()
             try:
                 self.supervise_once()
             except Exception:

@@ -1,0 +1,174 @@
+"""The C-STORE handler called directly: order of steps, statuses, nothing half-written."""
+
+from __future__ import annotations
+
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from pydicom import Dataset, dcmread
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
+from pynetdicom import AE, evt
+from pynetdicom.association import Association
+from pynetdicom.dimse_primitives import C_STORE
+from pynetdicom.presentation import build_context
+
+from store.handlers import (
+    CANNOT_UNDERSTAND,
+    OUT_OF_RESOURCES,
+    PROCESSING_FAILURE,
+    SUCCESS,
+    NodeContext,
+    handle_store,
+)
+from store.spool import Spool
+from tests.builders.rdsr import build_ct_image, build_ct_rdsr, build_dx_image, build_non_dose_sr
+
+XRAY_RDSR = "1.2.840.10008.5.1.4.1.1.88.67"
+
+
+def _encode(ds: Dataset, implicit: bool = False) -> bytes:
+    fp = DicomBytesIO()
+    fp.is_little_endian = True
+    fp.is_implicit_VR = implicit
+    write_dataset(fp, ds)
+    return fp.getvalue()
+
+
+def _event(ds: Dataset | None = None, raw: bytes | None = None, sop_class: str = "",
+           implicit: bool = False) -> evt.Event:
+    sop_class = sop_class or str(ds.SOPClassUID)  # type: ignore[union-attr]
+    request = C_STORE()
+    request.MessageID = 1
+    request.AffectedSOPClassUID = sop_class
+    request.AffectedSOPInstanceUID = str(ds.SOPInstanceUID) if ds else generate_uid()
+    request.DataSet = BytesIO(raw if raw is not None else _encode(ds, implicit))  # type: ignore[arg-type]
+    syntax = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
+    context = build_context(sop_class, syntax)
+    context.context_id = 1
+    assoc = Association(AE("TESTSCP"), "acceptor")
+    return evt.Event(assoc, evt.EVT_C_STORE, {"request": request, "context": context.as_tuple})
+
+
+class Recorder:
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[tuple[Path, int]] = []
+        self.fail = fail
+
+    def __call__(self, path: Path, node_id: int) -> None:
+        if self.fail:
+            raise ConnectionError("queue down")
+        self.calls.append((path, node_id))
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> NodeContext:
+    return NodeContext(node_id=7, spool=Spool(tmp_path / "spool"), enqueue=Recorder())
+
+
+def _files(ctx: NodeContext) -> list[Path]:
+    return sorted(p for sub in ("tmp", "in") for p in (ctx.spool.root / sub).glob("*"))
+
+
+def test_it_spools_the_raw_bytes_then_enqueues_then_answers_success(ctx: NodeContext) -> None:
+    ds = build_ct_rdsr(events=2)
+    event = _event(ds)
+    assert handle_store(event, ctx) == SUCCESS
+    [(path, node_id)] = ctx.enqueue.calls  # type: ignore[attr-defined]
+    assert node_id == 7 and path.parent == ctx.spool.in_dir
+    assert path.name.startswith(str(ds.SOPInstanceUID) + ".")
+    assert path.read_bytes().endswith(_encode(ds))  # not decoded and re-encoded
+    stored = dcmread(path)
+    assert stored.SOPInstanceUID == ds.SOPInstanceUID
+    assert stored.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+    assert list(ctx.spool.tmp_dir.iterdir()) == []
+    assert ctx.counters.objects_received == 1
+    assert ctx.counters.bytes_received == len(_encode(ds))
+
+
+def test_it_gives_every_copy_of_one_object_its_own_file(ctx: NodeContext) -> None:
+    ds = build_ct_rdsr(events=1)
+    assert handle_store(_event(ds), ctx) == SUCCESS
+    assert handle_store(_event(ds), ctx) == SUCCESS
+    assert len(list(ctx.spool.in_dir.iterdir())) == 2
+
+
+def test_it_discards_unmatched_objects_when_the_delete_setting_says_so(ctx: NodeContext) -> None:
+    ctx.del_no_match = True
+    assert handle_store(_event(build_ct_image()), ctx) == SUCCESS
+    assert handle_store(_event(build_non_dose_sr()), ctx) == SUCCESS  # decided by header peek
+    assert _files(ctx) == [] and ctx.enqueue.calls == []  # type: ignore[attr-defined]
+    assert ctx.counters.objects_discarded == 2
+    assert handle_store(_event(build_ct_rdsr(events=1)), ctx) == SUCCESS
+    assert len(_files(ctx)) == 1
+
+
+def test_it_keeps_unmatched_objects_by_default(ctx: NodeContext) -> None:
+    assert handle_store(_event(build_ct_image()), ctx) == SUCCESS
+    assert len(ctx.enqueue.calls) == 1  # type: ignore[attr-defined]
+
+
+def test_it_peeks_at_the_header_when_the_sop_class_is_not_enough(ctx: NodeContext) -> None:
+    ctx.del_no_match = True
+    dx = build_dx_image()
+    assert handle_store(_event(dx, implicit=True), ctx) == SUCCESS
+    assert len(ctx.enqueue.calls) == 1  # a DX image with dose fields is kept  # type: ignore[attr-defined]
+
+
+def test_it_answers_cannot_understand_when_a_needed_header_is_unreadable(
+    ctx: NodeContext,
+) -> None:
+    ds = build_dx_image()
+    raw = _encode(ds)[:-3]  # the last element ends early
+    status = handle_store(_event(ds, raw=raw), ctx)
+    assert isinstance(status, Dataset)
+    assert CANNOT_UNDERSTAND <= status.Status <= 0xCFFF
+    assert "cannot parse" in status.ErrorComment and len(status.ErrorComment) <= 64
+    assert _files(ctx) == []
+    assert ctx.counters.objects_failed == 1
+
+
+def test_it_answers_out_of_resources_and_leaves_nothing_when_the_spool_fails(
+    tmp_path: Path,
+) -> None:
+    blocker = tmp_path / "spool"
+    blocker.write_bytes(b"a file where the spool folder should be")
+    ctx = NodeContext(node_id=1, spool=Spool(blocker), enqueue=Recorder())
+    assert handle_store(_event(build_ct_rdsr(events=1)), ctx) == OUT_OF_RESOURCES
+    assert ctx.enqueue.calls == []  # type: ignore[attr-defined]
+    assert "cannot write to the spool" in ctx.counters.last_error
+    blocker.unlink()
+    assert handle_store(_event(build_ct_rdsr(events=1)), ctx) == SUCCESS  # recovers
+
+
+def test_it_still_answers_success_when_the_queue_is_down_because_the_file_is_durable(
+    tmp_path: Path,
+) -> None:
+    ctx = NodeContext(node_id=1, spool=Spool(tmp_path / "s"), enqueue=Recorder(fail=True))
+    assert handle_store(_event(build_ct_rdsr(events=1)), ctx) == SUCCESS
+    assert len(list(ctx.spool.in_dir.iterdir())) == 1
+    assert "import queue unavailable" in ctx.counters.last_error
+
+
+def test_it_never_lets_an_exception_escape(ctx: NodeContext, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    def broken(uid: str) -> str:
+        raise RuntimeError("classifier bug")
+
+    monkeypatch.setattr("store.handlers.classify_sop_class", broken)
+    status = handle_store(_event(build_ct_rdsr(events=1)), ctx)
+    assert isinstance(status, Dataset) and status.Status == PROCESSING_FAILURE
+    assert "classifier bug" in ctx.counters.last_error
+
+
+def test_it_writes_the_spool_file_atomically(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    spool = Spool(tmp_path / "s")
+
+    def boom(src: object, dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("store.spool.os.rename", boom)
+    with pytest.raises(OSError):
+        spool.write([b"x" * 1000], "1.2.3")
+    assert list(spool.tmp_dir.iterdir()) == [] and list(spool.in_dir.iterdir()) == []
