@@ -34,7 +34,7 @@ SR_KINDS = {"ct_rdsr", "projection_rdsr", "nm_rdsr", "rf_siemens_summary"}
 
 
 def extract(kind: str, ds: Dataset) -> ReportData:
-    if kind in SR_KINDS and not ds.get("ContentSequence"):
+    if kind in SR_KINDS and "ContentSequence" not in ds:
         raise ExtractError("dose report has no content (empty or truncated content tree)")
     report = extractor(kind)(ds)
     if not report.study.get("study_instance_uid"):

@@ -97,7 +97,7 @@ def node_from_item(item: Dataset) -> Node:
             mv = measured[0]
             raw = mv.get("NumericValue")
             if raw is not None and str(raw).strip() != "":
-                node.values = _numbers(raw)
+                node.values = numbers(raw)
                 node.number = node.values[0]
                 units = mv.get("MeasurementUnitsCodeSequence")
                 node.unit = _text(units[0].get("CodeValue", "")) if units else ""
@@ -117,7 +117,7 @@ def node_from_item(item: Dataset) -> Node:
     return node
 
 
-def _numbers(raw: object) -> list[float]:
+def numbers(raw: object) -> list[float]:
     """DS may be multi-valued (per pulse) or malformed ('10.50/ 15.00', Toshiba)."""
     items = list(raw) if not isinstance(raw, str | int | float) and hasattr(raw, "__iter__") \
         else [raw]  # type: ignore[call-overload]
@@ -136,4 +136,22 @@ def _numbers(raw: object) -> list[float]:
 
 
 def tree(ds: Dataset) -> Node:
-    return node_from_item(ds)
+    """The content tree; the raw-bytes reader when it can, pydicom otherwise."""
+    from imports.extractors.sr_fast import Unsupported, fast_children
+
+    try:
+        children = fast_children(ds)
+    except Unsupported:
+        return node_from_item(ds)
+    root = node_from_item(_without_content(ds))
+    root.children = children
+    return root
+
+
+def _without_content(ds: Dataset) -> Dataset:
+    """The root item's own elements (concept name, value type) without its content."""
+    shell = Dataset()
+    for keyword in ("ConceptNameCodeSequence", "ValueType"):
+        if keyword in ds:
+            setattr(shell, keyword, ds.get(keyword))
+    return shell
