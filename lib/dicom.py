@@ -340,3 +340,30 @@ def close(assoc: Association) -> None:
         assoc.release()
     if not assoc.is_released and not assoc.is_aborted:
         assoc.abort()
+
+
+def quick_ack(assoc: Association) -> None:
+    """Acknowledge every received segment at once (Linux TCP_QUICKACK, re-armed per read).
+
+    Peers built on DCMTK (Orthanc, most PACS) keep Nagle on and write each PDU in two
+    pieces: the second waits for our ACK of the first, which Linux delays ~40 ms. Measured
+    against Orthanc as shipped: 20-study query + retrieve 4.4 s without this, see
+    docs/PERFORMANCE.md. A no-op where the option does not exist.
+    """
+    option = getattr(socket, "TCP_QUICKACK", None)
+    wrapper = assoc.dul.socket
+    if option is None or wrapper is None or wrapper.socket is None:
+        return
+    raw = wrapper.socket
+    original = wrapper.recv
+
+    def recv(nr_bytes: int) -> bytearray:
+        data = original(nr_bytes)
+        try:
+            raw.setsockopt(socket.IPPROTO_TCP, option, 1)
+        except OSError:
+            pass
+        return data
+
+    raw.setsockopt(socket.IPPROTO_TCP, option, 1)
+    wrapper.recv = recv  # type: ignore[method-assign]

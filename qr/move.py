@@ -98,6 +98,7 @@ class Mover:
         if isinstance(assoc, dicom.AssocFailure):
             self.assoc = None
             raise MoveStopped(Status.FAILED, f"cannot associate with the remote: {assoc.reason}")
+        dicom.quick_ack(assoc)
         self.assoc = assoc
 
     def close(self) -> None:

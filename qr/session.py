@@ -63,6 +63,7 @@ class FindSession:
         assoc = dicom.open_association(self.peer, [dicom.STUDY_ROOT_FIND])
         if isinstance(assoc, dicom.AssocFailure):
             raise QueryStopped(f"cannot query {self.peer.ae_title}: {assoc.reason}")
+        dicom.quick_ack(assoc)
         self.assoc = assoc
 
     def find(self, identifier: Dataset, what: str) -> list[Dataset]:

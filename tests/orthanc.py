@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import socket
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import free_port, require_tool
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 class Orthanc:
@@ -22,6 +29,7 @@ class Orthanc:
         self.http_port = free_port()
         self.modalities = modalities
         self.proc: subprocess.Popen[bytes] | None = None
+        self.env: dict[str, str] = {}  # e.g. {"TCP_NODELAY": "1"} (DCMTK inside Orthanc)
 
     def config(self) -> dict[str, Any]:
         return {
@@ -40,12 +48,16 @@ class Orthanc:
         }
 
     def start(self) -> Orthanc:
-        exe = require_tool("Orthanc")
+        exe = shutil.which("Orthanc")
+        if exe is None:
+            raise RuntimeError("Orthanc is not installed (call require_tool first in tests)")
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / "orthanc.json"
         path.write_text(json.dumps(self.config(), indent=2))
         log = open(self.folder / "orthanc.log", "wb")  # noqa: SIM115 - closed with the process
-        self.proc = subprocess.Popen([exe, str(path)], stdout=log, stderr=subprocess.STDOUT)
+        env = {**os.environ, **self.env}
+        self.proc = subprocess.Popen([exe, str(path)], stdout=log, stderr=subprocess.STDOUT,
+                                     env=env)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:

@@ -16,7 +16,7 @@ from pydicom.uid import generate_uid
 from dose.models import Study
 from imports.models import ImportRecord, Outcome
 from nodes.models import RemoteNode
-from tests.conftest import doseport_cmd, samples_dir
+from tests.conftest import doseport_cmd, require_tool, samples_dir
 from tests.orthanc import Orthanc, synthetic_image
 from tests.store_helpers import make_node, start_node_and_worker
 
@@ -84,6 +84,7 @@ def qr(process_env: dict[str, str], remote: RemoteNode, store: Any, *extra: str)
 def test_it_retrieves_exactly_the_dose_objects_and_not_twice(
     process_env: dict[str, str], spawn: Any, tmp_path: Path
 ) -> None:
+    require_tool("Orthanc")
     store = make_node(ae_title="DOSESTORE", allowed_calling_aets="")
     with Orthanc(tmp_path / "orthanc", {
         "DPQUERY": ("127.0.0.1", 104), "DOSESTORE": ("127.0.0.1", store.port),
