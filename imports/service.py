@@ -129,13 +129,14 @@ def import_file(
         log.exception("import of %s failed", record.sop_instance_uid or path.name)
         record.outcome = Outcome.FAILED
         record.error = f"unexpected error: {type(exc).__name__}: {exc}"
+    saved_kept_path = record.kept_path
     _dispose(record, path, keep)
-    record.finished_at = timezone.now()
-    record.duration_ms = (time.perf_counter() - clock) * 1000
     if record.pk is None:
+        record.finished_at = timezone.now()
+        record.duration_ms = (time.perf_counter() - clock) * 1000
         record.save()
-    else:
-        record.save(update_fields=["kept_path", "finished_at", "duration_ms"])
+    elif record.kept_path != saved_kept_path:
+        record.save(update_fields=["kept_path"])
     return record
 
 
@@ -166,6 +167,9 @@ def _import_dataset(record: ImportRecord, ds: Dataset, kind: str) -> None:
             record.outcome = Outcome.DUPLICATE
             record.error = result.note
         record.finished_at = timezone.now()
+        if record.started_at is not None:
+            elapsed = record.finished_at - record.started_at
+            record.duration_ms = elapsed.total_seconds() * 1000
         record.save()
 
 
