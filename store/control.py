@@ -64,16 +64,18 @@ def status_fields(node: StoreNode, runtime: StoreRuntime) -> Iterator[tuple[str,
     yield "last error", runtime.last_error or "-"
 
 
-def run_foreground(node: StoreNode, processes: int = 1) -> None:
+def run_foreground(node: StoreNode, processes: int = 1, helper: bool = False) -> None:
     """`doseport store run N`: serve until SIGTERM/SIGINT; exit 2 if it cannot listen."""
     from store.node import NodeProcess
 
-    process = NodeProcess(node, reuse_port=processes > 1)
+    process = NodeProcess(node, processes=processes, helper=helper)
     try:
         process.run()
     except OSError as exc:
         message = f"cannot listen on {process.settings.address[0]}:{node.port}: {exc}"
         logger.error("node %s: %s", node.pk, message)
+        if helper:
+            raise SystemExit(2) from None
         runtime = StoreRuntime.for_node(node)
         runtime.state = State.CRASHED
         runtime.record_error(message)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import struct
 import threading
 import time
 import zlib
@@ -24,10 +25,10 @@ from pydicom import Dataset
 from pydicom.filereader import read_dataset
 from pydicom.tag import BaseTag
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ImplicitVRLittleEndian
-from pynetdicom import evt
-from pynetdicom.dsutils import encode_file_meta
+from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, evt
 
 from imports.classify import classify, classify_sop_class
+from store import wakeup
 from store.spool import Spool
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ PEEK_STOP_SR = 0x7FE00000
 SR_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
 PREAMBLE = b"\x00" * 128 + b"DICM"
 MAX_READ = 64 * 1024 * 1024
+IMPLEMENTATION_CLASS_UID = PYNETDICOM_IMPLEMENTATION_UID
+IMPLEMENTATION_VERSION = "DOSEPORT"
 
 
 def _enqueue_import(path: Path, node_id: int) -> None:
@@ -84,6 +87,7 @@ class NodeContext:
     spool: Spool
     del_no_match: bool = False
     network_timeout: float = 60.0
+    event_driven: bool = False
     enqueue: Callable[[Path, int], None] = _enqueue_import
     counters: Counters = field(default_factory=Counters)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -97,6 +101,36 @@ class NodeContext:
     def snapshot(self) -> Counters:
         with self.lock:
             return Counters(**vars(self.counters))
+
+
+def _element(tag: int, vr: bytes, value: bytes) -> bytes:
+    group, elem = tag >> 16, tag & 0xFFFF
+    if vr == b"OB":
+        return struct.pack("<HH2sHI", group, elem, vr, 0, len(value)) + value
+    return struct.pack("<HH2sH", group, elem, vr, len(value)) + value
+
+
+def _padded(text: str, pad: bytes) -> bytes:
+    raw = text.encode("ascii", "replace")
+    return raw + pad if len(raw) % 2 else raw
+
+
+def file_meta_bytes(sop_class: str, sop_uid: str, transfer_syntax: str, source_aet: str) -> bytes:
+    """File meta information (group 0002, explicit VR little endian) for a received object.
+
+    Encoded by hand: building a pydicom FileMetaDataset and encoding it costs about as
+    much as the rest of the handler.
+    """
+    body = b"".join((
+        _element(0x00020001, b"OB", b"\x00\x01"),
+        _element(0x00020002, b"UI", _padded(sop_class, b"\x00")),
+        _element(0x00020003, b"UI", _padded(sop_uid, b"\x00")),
+        _element(0x00020010, b"UI", _padded(transfer_syntax, b"\x00")),
+        _element(0x00020012, b"UI", _padded(IMPLEMENTATION_CLASS_UID, b"\x00")),
+        _element(0x00020013, b"SH", _padded(IMPLEMENTATION_VERSION, b" ")),
+        _element(0x00020016, b"AE", _padded(source_aet[:16], b" ")) if source_aet else b"",
+    ))
+    return _element(0x00020000, b"UL", struct.pack("<I", len(body))) + body
 
 
 def _status(code: int, comment: str) -> Dataset:
@@ -182,7 +216,10 @@ def handle_store(event: evt.Event, ctx: NodeContext) -> int | Dataset:
                 info.objects += 1
             return SUCCESS
         stream = cast(BytesIO, request.DataSet).getbuffer()
-        header = PREAMBLE + encode_file_meta(event.file_meta)
+        header = PREAMBLE + file_meta_bytes(
+            sop_class, sop_uid, str(event.context.transfer_syntax),
+            str(event.assoc.requestor.ae_title).strip(),
+        )
         try:
             path = ctx.spool.write((header, stream), sop_uid)
         except OSError as exc:
@@ -336,6 +373,8 @@ def handle_conn_open(event: evt.Event, ctx: NodeContext) -> None:
     raw.settimeout(ctx.network_timeout)
     quickack = hasattr(socket, "TCP_QUICKACK")
     sock.recv = _fast_recv(sock, event.assoc, quickack)
+    if ctx.event_driven:
+        wakeup.attach(event.assoc)
 
 
 def handlers_for(ctx: NodeContext) -> list[tuple[Any, Callable[..., Any], list[Any]]]:

@@ -7,12 +7,15 @@ settings the handlers need, writes the heartbeat and runs the recovery sweep.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
+import subprocess
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
 
 from django.db import close_old_connections
@@ -20,12 +23,14 @@ from django.utils import timezone
 from pynetdicom import AE
 from pynetdicom.transport import ThreadedAssociationServer
 
+from doseport.processes import doseport_argv
 from nodes.models import DeleteSettings, StoreNode
-from store import recovery
+from store import recovery, wakeup
 from store.ae import AESettings, StoreServer, make_store_ae
 from store.handlers import Counters, NodeContext, handlers_for
 from store.models import HEARTBEAT_S, State, StoreRuntime
 from store.spool import Spool
+from store.supervisor import die_with_parent
 
 logger = logging.getLogger(__name__)
 
@@ -38,13 +43,39 @@ def _aware(ts: float | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC)
 
 
+def _merge(total: Counters, part: Counters) -> None:
+    for name in (
+        "associations_open", "associations_total", "associations_rejected",
+        "objects_received", "objects_discarded", "objects_failed", "bytes_received",
+    ):
+        setattr(total, name, getattr(total, name) + getattr(part, name))
+    if part.last_object_at and (total.last_object_at or 0) < part.last_object_at:
+        total.last_object_at = part.last_object_at
+    if part.last_error_at and (total.last_error_at or 0) < part.last_error_at:
+        total.last_error, total.last_error_at = part.last_error, part.last_error_at
+
+
 class NodeProcess:
-    def __init__(self, node: StoreNode, reuse_port: bool = False) -> None:
+    """One listening process of a node.
+
+    With `processes` > 1 the main process starts `processes - 1` helpers
+    (`doseport store run N --helper`) that listen on the same port (SO_REUSEPORT, the
+    kernel spreads connections) so that parallel associations use more than one core.
+    Helpers write their counters to a file in the spool folder; only the main process
+    writes the heartbeat and runs the recovery sweep.
+    """
+
+    def __init__(self, node: StoreNode, processes: int = 1, helper: bool = False) -> None:
         self.node_id = node.pk
+        self.processes = processes
+        self.helper = helper
+        self.helpers: list[subprocess.Popen[bytes]] = []
+        reuse_port = processes > 1 or helper
         self.settings = AESettings.for_node(node, reuse_port=reuse_port)
         self.spool = Spool.for_node(node.pk)
         self.ctx = NodeContext(
-            node_id=node.pk, spool=self.spool, network_timeout=self.settings.network_timeout
+            node_id=node.pk, spool=self.spool, network_timeout=self.settings.network_timeout,
+            event_driven=True,
         )
         self.ae: AE | None = None
         self.server: ThreadedAssociationServer | None = None
@@ -56,6 +87,7 @@ class NodeProcess:
     def start(self) -> None:
         """Bind and serve in a background thread. Raises OSError when the port is taken."""
         self.refresh_settings()
+        wakeup.install()
         self.ae = make_store_ae(self.settings)
         server_class = type(
             "NodeServer", (StoreServer,), {"reuse_port": self.settings.reuse_port}
@@ -71,16 +103,52 @@ class NodeProcess:
             name=f"store-node-{self.node_id}", daemon=True,
         ).start()
         logger.info(
-            "node %s: %s listening on %s:%d (pid %d)", self.node_id, self.settings.ae_title,
-            *self.settings.address, os.getpid(),
+            "node %s: %s listening on %s:%d (pid %d%s)", self.node_id, self.settings.ae_title,
+            *self.settings.address, os.getpid(), ", helper" if self.helper else "",
         )
-        self.write_heartbeat(state=State.RUNNING, clear_error=True)
+        if not self.helper:
+            self.tend_helpers()
+            self.write_heartbeat(state=State.RUNNING, clear_error=True)
 
     def refresh_settings(self) -> None:
         self.ctx.del_no_match = DeleteSettings.get().del_no_match
 
     def counters(self) -> Counters:
-        return self.ctx.snapshot()
+        total = self.ctx.snapshot()
+        for proc in self.helpers:
+            try:
+                data = json.loads(self._stats_path(proc.pid).read_text())
+            except (OSError, ValueError):
+                continue
+            _merge(total, Counters(**data))
+        return total
+
+    def _stats_path(self, pid: int) -> Path:
+        return self.spool.root / f"stats-{pid}.json"
+
+    def write_stats(self) -> None:
+        """Helper: publish counters for the main process (atomic replace)."""
+        path = self._stats_path(os.getpid())
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(vars(self.ctx.snapshot())))
+        os.replace(tmp, path)
+
+    def tend_helpers(self) -> None:
+        """Main process: keep `processes - 1` helpers running."""
+        alive = []
+        for proc in self.helpers:
+            if proc.poll() is None:
+                alive.append(proc)
+            else:
+                logger.warning("node %s: helper %d exited (%s); starting another",
+                               self.node_id, proc.pid, proc.returncode)
+                self._stats_path(proc.pid).unlink(missing_ok=True)
+        self.helpers = alive
+        while len(self.helpers) < self.processes - 1:
+            self.helpers.append(subprocess.Popen(
+                doseport_argv("store", "run", str(self.node_id), "--helper"),
+                preexec_fn=die_with_parent,
+            ))
 
     def write_heartbeat(self, state: str | None = None, clear_error: bool = False) -> bool:
         """Write counters and heartbeat; False when the node no longer exists."""
@@ -118,6 +186,10 @@ class NodeProcess:
         found = False
         try:
             self.refresh_settings()
+            if self.helper:
+                self.write_stats()
+                return False
+            self.tend_helpers()
             if not self.write_heartbeat():
                 logger.warning("node %s was deleted; stopping", self.node_id)
                 self.stopping.set()
@@ -146,11 +218,22 @@ class NodeProcess:
         self.stop()
 
     def stop(self) -> None:
+        for proc in self.helpers:
+            proc.terminate()
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
         if self.ae is not None:
             self.ae.shutdown()
+        for proc in self.helpers:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            self._stats_path(proc.pid).unlink(missing_ok=True)
+        if self.helper:
+            self._stats_path(os.getpid()).unlink(missing_ok=True)
+            return
         close_old_connections()
         try:
             self.write_heartbeat(state=State.STOPPED)

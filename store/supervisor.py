@@ -48,7 +48,7 @@ class NodeChild:
     def start(self) -> None:
         self.proc = subprocess.Popen(
             doseport_argv("store", "run", str(self.node_id), *self.extra),
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         self.started_at = time.monotonic()
         logger.info("store node %s: started (pid %d)", self.node_id, self.proc.pid)
@@ -74,7 +74,7 @@ class NodeChild:
         self.proc = None
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Linux: the node gets SIGTERM if the supervisor dies, so no orphan holds the port."""
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)

@@ -135,11 +135,11 @@ def drain(proc: subprocess.Popen[bytes], log: Path) -> subprocess.Popen[bytes]:
     return proc
 
 
-def start_node_and_worker(spawn, node: StoreNode, logs: Path) -> None:  # type: ignore[no-untyped-def]
+def start_node_and_worker(spawn, node: StoreNode, logs: Path, *extra: str) -> None:  # type: ignore[no-untyped-def]
     """`doseport store run N` and `doseport worker` as children, output drained to logs/."""
     from tests.conftest import wait_port
 
     logs.mkdir(parents=True, exist_ok=True)
-    drain(spawn("store", "run", str(node.pk)), logs / "node.log")
+    drain(spawn("store", "run", str(node.pk), *extra), logs / "node.log")
     drain(spawn("worker"), logs / "worker.log")
     wait_port(node.port, timeout=20)

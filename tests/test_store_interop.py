@@ -8,6 +8,7 @@ import pytest
 
 from imports.classify import classify_sop_class
 from imports.models import ImportRecord, Outcome
+from store.models import StoreRuntime
 from tests.conftest import samples_dir, wait_for, wait_port
 from tests.store_helpers import (
     acknowledged,
@@ -35,8 +36,8 @@ def _sop_class(path: Path) -> str:
     return str(dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID"]).SOPClassUID)
 
 
-def _start(spawn, node, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    start_node_and_worker(spawn, node, tmp_path / "logs")
+def _start(spawn, node, tmp_path: Path, *extra: str) -> None:  # type: ignore[no-untyped-def]
+    start_node_and_worker(spawn, node, tmp_path / "logs", *extra)
 
 
 def _check_imported(node, files: list[Path]) -> None:  # type: ignore[no-untyped-def]
@@ -78,7 +79,7 @@ def test_it_receives_every_sample_over_one_association(spawn, tmp_path) -> None:
 def test_it_receives_every_sample_over_four_parallel_associations(spawn, tmp_path) -> None:  # type: ignore[no-untyped-def]
     node = make_node()
     files = _sample_files()
-    _start(spawn, node, tmp_path)
+    _start(spawn, node, tmp_path, "--processes", "2")  # two listeners share the port
     good, bad = dcmtk_readable(files)
     groups = [good[i::4] for i in range(4)]
     senders = [storescu_popen(node, group) for group in groups]
@@ -89,10 +90,14 @@ def test_it_receives_every_sample_over_four_parallel_associations(spawn, tmp_pat
     assert pynetdicom_send(node, bad) == [0] * len(bad)
     _check_imported(node, files)
 
+    def all_counted() -> bool:  # the main process adds up its helper's counters
+        runtime = StoreRuntime.for_node(node)
+        return runtime.objects_received == len(files) and runtime.associations_total == 5
+
+    wait_for(all_counted, timeout=10, interval=0.3)
+
 
 def test_it_answers_echo_and_rejects_callers_not_on_the_allow_list(spawn) -> None:  # type: ignore[no-untyped-def]
-    from store.models import StoreRuntime
-
     node = make_node(allowed_calling_aets="MODALITY1")
     spawn("store", "run", str(node.pk))
     wait_port(node.port, timeout=20)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import argparse
 import time
 from typing import Any
 
@@ -22,8 +23,9 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--processes", type=int, default=1,
-            help="run: listening processes sharing the port (default 1)",
+            help="run: listening processes sharing the port (SO_REUSEPORT; default 1)",
         )
+        parser.add_argument("--helper", action="store_true", help=argparse.SUPPRESS)
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -32,7 +34,9 @@ class Command(BaseCommand):
             raise CommandError(f"no store node with id {options['node_id']}") from None
         action = options["action"]
         if action == "run":
-            control.run_foreground(node, processes=options["processes"])
+            control.run_foreground(
+                node, processes=max(1, options["processes"]), helper=options["helper"]
+            )
             return
         if action == "status":
             self.status(node)

@@ -1,0 +1,333 @@
+"""Store throughput: DCMTK storescp, pynetdicom's stock storescp and a Doseport node.
+
+    .venv/bin/python bench/store_throughput.py [--ct 300] [--sr 300] [--write-docs]
+
+One invocation runs every receiver on a free loopback port with the same objects and the
+same sender (DCMTK storescu, TCP_NODELAY=1): 512x512 16-bit CT images and ~36 KB CT dose
+reports, over 1 association and over 4 parallel associations, plus the Nagle scenario
+(a sender without TCP_NODELAY). It reports objects/s, receiver CPU per object and peak
+RSS, and with --write-docs replaces the "Store" section of docs/PERFORMANCE.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydicom import Dataset
+from pydicom.dataset import FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from tests.builders.rdsr import build_ct_rdsr, header_for, write  # noqa: E402
+
+CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
+# -- objects -----------------------------------------------------------------------------
+def build_ct(folder: Path, count: int) -> list[Path]:
+    pixels = random.Random(1).randbytes(512 * 512 * 2)
+    study = generate_uid()
+    series = generate_uid()
+    files = []
+    for i in range(count):
+        ds = Dataset()
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = CT_IMAGE
+        meta.MediaStorageSOPInstanceUID = generate_uid()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.file_meta = meta
+        ds.SOPClassUID = CT_IMAGE
+        ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+        ds.StudyInstanceUID = study
+        ds.SeriesInstanceUID = series
+        ds.Modality = "CT"
+        ds.InstanceNumber = i + 1
+        ds.Rows = ds.Columns = 512
+        ds.BitsAllocated = ds.BitsStored = 16
+        ds.HighBit = 15
+        ds.PixelRepresentation = 0
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.PixelData = pixels
+        path = folder / f"ct-{i:04d}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        files.append(path)
+    return files
+
+
+def build_sr(folder: Path, count: int) -> list[Path]:
+    files = []
+    for i in range(count):
+        ds = build_ct_rdsr(events=9, header=header_for(accession=f"B{i:05d}"))
+        files.append(write(ds, folder / f"sr-{i:04d}.dcm"))
+    return files
+
+
+# -- receivers ---------------------------------------------------------------------------
+@dataclass
+class Receiver:
+    name: str
+    proc: subprocess.Popen[bytes]
+    port: int
+    ae_title: str
+
+    def cpu_s(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+        return (utime + stime + cutime + cstime) / TICKS
+
+    def peak_rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def start_dcmtk(work: Path, parallel: bool) -> Receiver:
+    port = free_port()
+    out = work / "dcmtk"
+    out.mkdir(exist_ok=True)
+    argv = ["storescp", "-aet", "STORESCP", "-od", str(out), *(["--fork"] if parallel else []),
+            str(port)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "TCP_NODELAY": "1"})
+    wait_port(port)
+    return Receiver("DCMTK storescp", proc, port, "STORESCP")
+
+
+def start_pynetdicom(work: Path, parallel: bool) -> Receiver:
+    port = free_port()
+    out = work / "pynetdicom"
+    out.mkdir(exist_ok=True)
+    argv = [sys.executable, "-m", "pynetdicom", "storescp", str(port), "-aet", "PYSTORESCP",
+            "-od", str(out), "-q"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port)
+    return Receiver("pynetdicom storescp", proc, port, "PYSTORESCP")
+
+
+def doseport_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(DOSEPORT_HOME=str(home), DJANGO_SETTINGS_MODULE="doseport.settings",
+               DOSEPORT_LOG_LEVEL="WARNING")
+    return env
+
+
+def start_doseport(work: Path, parallel: bool, processes: int) -> Receiver:
+    home = work / f"doseport-home-{time.monotonic_ns()}"
+    env = doseport_env(home)
+    cli = [sys.executable, "-m", "doseport"]
+    subprocess.run([*cli, "migrate", "-v0"], env=env, check=True, cwd=REPO)
+    port = free_port()
+    create = (
+        "from nodes.models import StoreNode; "
+        f"print(StoreNode.objects.create(name='bench', ae_title='DOSEPORT', port={port}, "
+        "bind_address='127.0.0.1').pk)"
+    )
+    done = subprocess.run([*cli, "shell", "-c", create], env=env, check=True, cwd=REPO,
+                          capture_output=True, text=True)
+    node_id = done.stdout.strip().splitlines()[-1]
+    extra = ["--processes", str(processes)] if parallel and processes > 1 else []
+    proc = subprocess.Popen([*cli, "store", "run", node_id, *extra], env=env, cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port)
+    time.sleep(0.5)
+    return Receiver("Doseport node", proc, port, "DOSEPORT")
+
+
+# -- sending -----------------------------------------------------------------------------
+def send(receiver: Receiver, files: list[Path], associations: int, nodelay: bool) -> float:
+    env = {**os.environ}
+    if nodelay:
+        env["TCP_NODELAY"] = "1"
+    else:
+        env.pop("TCP_NODELAY", None)
+    groups = [files[i::associations] for i in range(associations)]
+    started = time.perf_counter()
+    senders = [
+        subprocess.Popen(
+            ["storescu", "-R", "-aec", receiver.ae_title, "127.0.0.1", str(receiver.port),
+             *map(str, group)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        for group in groups
+    ]
+    for sender in senders:
+        _, err = sender.communicate(timeout=900)
+        if sender.returncode != 0:
+            raise RuntimeError(f"storescu failed against {receiver.name}: {err[-500:]!r}")
+    return time.perf_counter() - started
+
+
+@dataclass
+class Result:
+    scenario: str
+    receiver: str
+    objects: int
+    seconds: float
+    cpu_ms_per_object: float
+    peak_rss_mb: float
+
+    @property
+    def rate(self) -> float:
+        return self.objects / self.seconds
+
+
+def run_scenario(name: str, files: list[Path], associations: int, nodelay: bool, work: Path,
+                 processes: int) -> list[Result]:
+    results = []
+    starters = [
+        lambda: start_dcmtk(work, associations > 1),
+        lambda: start_pynetdicom(work, associations > 1),
+        lambda: start_doseport(work, associations > 1, processes),
+    ]
+    for start in starters:
+        receiver = start()
+        try:
+            send(receiver, files[:2], 1, True)  # warm-up association
+            cpu_before = receiver.cpu_s()
+            seconds = send(receiver, files, associations, nodelay)
+            time.sleep(0.3)
+            cpu = receiver.cpu_s() - cpu_before
+            rss = receiver.peak_rss_mb()
+        finally:
+            receiver.stop()
+        result = Result(name, receiver.name, len(files), seconds, cpu * 1000 / len(files), rss)
+        print(f"{name:32s} {receiver.name:20s} {result.rate:8.1f} obj/s "
+              f"{result.cpu_ms_per_object:6.2f} ms CPU/obj {rss:6.0f} MB", flush=True)
+        results.append(result)
+        clean_outputs(work)
+    return results
+
+
+def clean_outputs(work: Path) -> None:
+    for child in work.iterdir():
+        if child.name in ("dcmtk", "pynetdicom") or child.name.startswith("doseport-home"):
+            shutil.rmtree(child, ignore_errors=True)
+
+
+def table(results: list[Result]) -> str:
+    lines = [
+        "| scenario | receiver | objects/s | vs DCMTK | vs pynetdicom | receiver CPU ms/object "
+        "| peak RSS MB |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for result in results:
+        same = {r.receiver: r for r in results if r.scenario == result.scenario}
+        dcmtk = same["DCMTK storescp"].rate
+        pynd = same["pynetdicom storescp"].rate
+        lines.append(
+            f"| {result.scenario} | {result.receiver} | {result.rate:.1f} | "
+            f"{result.rate / dcmtk:.2f}x | {result.rate / pynd:.2f}x | "
+            f"{result.cpu_ms_per_object:.2f} | {result.peak_rss_mb:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def write_docs(section: str) -> None:
+    path = REPO / "docs" / "PERFORMANCE.md"
+    text = path.read_text() if path.exists() else "# Performance\n"
+    start = text.find("\n## Store\n")
+    if start == -1:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = text.find("\n## ", start + 1)
+        text = text[:start + 1] + section + (text[end:] if end != -1 else "")
+    path.write_text(text if text.endswith("\n") else text + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ct", type=int, default=300, help="CT images (default 300)")
+    parser.add_argument("--sr", type=int, default=300, help="dose reports (default 300)")
+    parser.add_argument("--nagle", type=int, default=40,
+                        help="objects for the Nagle scenario (default 40)")
+    parser.add_argument("--processes", type=int, default=2,
+                        help="Doseport listening processes for 4 associations (default 2)")
+    parser.add_argument("--only", default="", help="run scenarios whose name contains this")
+    parser.add_argument("--write-docs", action="store_true",
+                        help="replace the Store section of docs/PERFORMANCE.md")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="store-bench-") as tmp:
+        work = Path(tmp)
+        (work / "ct").mkdir()
+        (work / "sr").mkdir()
+        ct = build_ct(work / "ct", args.ct)
+        sr = build_sr(work / "sr", args.sr)
+        sr_kb = sum(p.stat().st_size for p in sr) / len(sr) / 1024
+        ct_kb = ct[0].stat().st_size / 1024
+        scenarios = [
+            ("CT, 1 association", ct, 1, True),
+            ("CT, 4 associations", ct, 4, True),
+            ("dose SR, 1 association", sr, 1, True),
+            ("dose SR, 4 associations", sr, 4, True),
+            ("dose SR, Nagle on (no TCP_NODELAY)", sr[: args.nagle], 1, False),
+        ]
+        results: list[Result] = []
+        for name, files, assocs, nodelay in scenarios:
+            if args.only and args.only not in name:
+                continue
+            results.extend(run_scenario(name, files, assocs, nodelay, work, args.processes))
+    command = "    .venv/bin/python bench/store_throughput.py " + " ".join(sys.argv[1:])
+    section = "\n".join([
+        "## Store",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on this 2-core machine "
+        f"(loopback) with:",
+        "",
+        command,
+        "",
+        f"Objects: {len(ct)} CT images of {ct_kb:.0f} KB (512x512, 16 bit) and {len(sr)} CT "
+        f"dose reports of {sr_kb:.0f} KB on average. Sender: DCMTK `storescu` (one process per "
+        "association, `TCP_NODELAY=1` except in the Nagle scenario). Receivers: DCMTK "
+        "`storescp` (`--fork` for 4 associations; no fsync), pynetdicom's stock `storescp` "
+        "app (writes files, no fsync) and a Doseport node (`doseport store run`: spool write "
+        "with fsync of file and folder, plus an import task enqueued per object). Receiver "
+        "CPU includes forked children. Peak RSS is the receiver's main process.",
+        "",
+        table(results),
+        "",
+    ])
+    print(section)
+    if args.write_docs:
+        write_docs(section)
+
+
+if __name__ == "__main__":
+    main()
