@@ -25,13 +25,13 @@ from pathlib import Path
 
 from pydicom import Dataset
 from pydicom.dataset import FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from tests.builders.rdsr import build_ct_rdsr, header_for, write  # noqa: E402
 
-CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
+CT_IMAGE = UID("1.2.840.10008.5.1.4.1.1.2")
 TICKS = os.sysconf("SC_CLK_TCK")
 
 

@@ -15,7 +15,7 @@ from pydicom import Dataset
 from pydicom.dataset import FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 from pynetdicom import AE, _config
 from pynetdicom.dimse_messages import C_STORE_RQ
 from pynetdicom.dimse_primitives import C_STORE
@@ -30,7 +30,7 @@ from tests.store_helpers import drain, make_node, pynetdicom_send
 
 pytestmark = pytest.mark.interop
 
-DX_IMAGE = "1.2.840.10008.5.1.4.1.1.1.1"
+DX_IMAGE = UID("1.2.840.10008.5.1.4.1.1.1.1")
 XRAY_RDSR = "1.2.840.10008.5.1.4.1.1.88.67"
 # Stated bound: 1,000 dropped associations may not grow the node by more than this.
 RSS_GROWTH_LIMIT_KB = 40 * 1024

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -42,7 +43,7 @@ def test_it_reports_a_stale_heartbeat_as_not_running() -> None:
     node = make_node()
     StoreRuntime.for_node(node)
     StoreRuntime.objects.filter(node=node).update(
-        state=State.RUNNING, last_heartbeat=timezone.now() - timezone.timedelta(minutes=5)
+        state=State.RUNNING, last_heartbeat=timezone.now() - timedelta(minutes=5)
     )
     code, text = _status(node.pk)
     assert code == 1 and "state: not responding" in text

@@ -55,7 +55,7 @@ def test_it_imports_every_acknowledged_object_exactly_once_after_sigkill(
     node = make_node(auto_start=True)
     drain(spawn("stores"), tmp_path / "stores.log")
     drain(spawn("worker"), tmp_path / "worker.log")
-    first_pid = int(wait_for(lambda: _running_pid(node.pk), timeout=30, interval=0.1))  # type: ignore[arg-type]
+    first_pid = int(wait_for(lambda: _running_pid(node.pk), timeout=30, interval=0.1))  # type: ignore[call-overload]
 
     kill_after = random.Random().randint(20, COUNT - 50)
     sender = storescu_popen(node, [Path(p) for p in files])

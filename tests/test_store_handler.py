@@ -114,7 +114,8 @@ def test_it_peeks_at_the_header_when_the_sop_class_is_not_enough(ctx: NodeContex
     ctx.del_no_match = True
     dx = build_dx_image()
     assert handle_store(_event(dx, implicit=True), ctx) == SUCCESS
-    assert len(ctx.enqueue.calls) == 1  # a DX image with dose fields is kept  # type: ignore[attr-defined]
+    # a DX image with dose fields is kept
+    assert len(ctx.enqueue.calls) == 1  # type: ignore[attr-defined]
 
 
 def test_it_answers_cannot_understand_when_a_needed_header_is_unreadable(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -55,7 +57,7 @@ def test_it_shows_state_uptime_and_counters_to_viewers(client, viewer) -> None: 
     assert "hx-trigger" not in body  # nothing to poll for a stopped node
     StoreRuntime.objects.create(
         node=node, state=State.RUNNING, run_requested=True, pid=321,
-        started_at=timezone.now() - timezone.timedelta(hours=2, minutes=5),
+        started_at=timezone.now() - timedelta(hours=2, minutes=5),
         last_heartbeat=timezone.now(), supervised_at=timezone.now(),
         associations_total=9, associations_open=1, objects_received=1234,
         bytes_received=5_000_000,
@@ -77,7 +79,7 @@ def test_it_shows_a_crashed_node_as_restarting_and_a_silent_one_as_not_respondin
     body = client.get(reverse("store:runtime", args=[node.pk])).content.decode()
     assert "crashed, restarting" in body and "SIGKILL" in body
     runtime.state = State.RUNNING
-    runtime.last_heartbeat = timezone.now() - timezone.timedelta(minutes=3)
+    runtime.last_heartbeat = timezone.now() - timedelta(minutes=3)
     runtime.save()
     body = client.get(reverse("store:runtime", args=[node.pk])).content.decode()
     assert "not responding" in body
