@@ -155,9 +155,14 @@ def _add_source(study: Study, sop_uid: str, extra: list[str] | None = None) -> N
     study.source_sop_instance_uids = uids
 
 
+MG_EXPOSURE_FIELDS = (
+    "date_time_started", "laterality", "image_view", "agd_mGy", "kvp_kV", "exposure_uAs",
+)
+
+
 def _mg_exposure_key(event: EventData) -> tuple[object, ...]:
-    f = event.fields
-    return (f.get("date_time_started"), f.get("laterality"), f.get("image_view"))
+    """For-processing and for-presentation copies of one exposure share all of these."""
+    return tuple(event.fields.get(name) for name in MG_EXPOSURE_FIELDS)
 
 
 def _merge_events(study: Study, report: ReportData, sop_uid: str) -> StoreResult:
@@ -165,9 +170,7 @@ def _merge_events(study: Study, report: ReportData, sop_uid: str) -> StoreResult
     stored_keys = {e.irradiation_event_uid for e in stored}
     new_keys = {e.key() for e in report.events}
     if report.kind == MG_IMAGE:
-        seen = {
-            (e.date_time_started, e.laterality, e.image_view) for e in stored
-        }
+        seen = {tuple(getattr(e, name) for name in MG_EXPOSURE_FIELDS) for e in stored}
         if report.events and all(_mg_exposure_key(e) in seen for e in report.events):
             _add_source(study, sop_uid)
             study.save(update_fields=["source_sop_instance_uids", "updated_at"])

@@ -7,6 +7,7 @@ failures to quarantine, never deleting them.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import time
@@ -14,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from pydicom import Dataset, dcmread
 from pydicom.dataelem import RawDataElement
@@ -155,6 +156,7 @@ def _import_dataset(record: ImportRecord, ds: Dataset, kind: str) -> None:
         return
     report = extract(kind, ds)
     with transaction.atomic():
+        _lock_study(report.study["study_instance_uid"])
         # Re-check inside the transaction: another worker may have just imported it.
         if _already_imported(record.sop_instance_uid):
             record.outcome = Outcome.DUPLICATE
@@ -171,6 +173,19 @@ def _import_dataset(record: ImportRecord, ds: Dataset, kind: str) -> None:
             elapsed = record.finished_at - record.started_at
             record.duration_ms = elapsed.total_seconds() * 1000
         record.save()
+
+
+def _lock_study(study_uid: str) -> None:
+    """Serialise imports of one study across workers (merging reads, then writes).
+
+    SQLite transactions are already serial (BEGIN IMMEDIATE); PostgreSQL gets a
+    transaction-scoped advisory lock keyed by the Study Instance UID.
+    """
+    if connection.vendor != "postgresql":
+        return
+    key = int.from_bytes(hashlib.sha256(study_uid.encode()).digest()[:8], "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
 def _already_imported(uid: str) -> bool:

@@ -385,6 +385,26 @@ def build_rrdsr(
     return _sr(RADIOPHARMACEUTICAL_RDSR, root, "10021", h, [administration])
 
 
+PET_IMAGE = "1.2.840.10008.5.1.4.1.1.128"
+
+
+def build_pet_image(
+    header: Header | None = None, activity_bq: float = 380e6, agent: str = "FDG",
+) -> Dataset:
+    """A PET image header (no pixels) with one radiopharmaceutical administration."""
+    h = header or Header()
+    ds = _base(PET_IMAGE, "PT", h)
+    ds.ImageType = ["ORIGINAL", "PRIMARY"]
+    info = Dataset()
+    info.Radiopharmaceutical = agent
+    info.RadionuclideTotalDose = f"{activity_bq:.0f}"
+    info.RadionuclideHalfLife = "6586.2"
+    info.RadiopharmaceuticalStartDateTime = h.study_date + "082000"
+    info.RadionuclideCodeSequence = DicomSequence([code("C-111A1", "^18^Fluorine", "SRT")])
+    ds.RadiopharmaceuticalInformationSequence = DicomSequence([info])
+    return ds
+
+
 def build_non_dose_sr(header: Header | None = None) -> Dataset:
     h = header or Header()
     return _sr(COMPREHENSIVE_SR, code("18748-4", "Diagnostic imaging report", "LN"), "", h,
