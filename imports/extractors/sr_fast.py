@@ -73,7 +73,8 @@ class _Reader:
         return out, pos
 
     def dataset(self, pos: int, end: int | None) -> tuple[Elements, int]:
-        buf, out = self.buf, {}
+        buf = self.buf
+        out: Elements = {}
         limit = len(buf) if end is None else end
         while pos + 8 <= limit:
             group, element = unpack_from("<HH", buf, pos)
