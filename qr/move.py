@@ -197,6 +197,10 @@ def run_move(move: Move) -> str:
         status, message = stop.status, stop.reason
         if stop.status == Status.FAILED:
             move.add_error(stop.reason)
+    except Exception as exc:  # never leave a move "running": record why it stopped
+        logger.exception("move %s stopped by an unexpected error", move.pk)
+        status, message = Status.FAILED, "stopped by an unexpected error"
+        move.add_error(f"unexpected error: {type(exc).__name__}: {exc}")
     finally:
         mover.close()
     mover.progress(dicom.MoveProgress(), force=True)

@@ -36,6 +36,11 @@ def run_query(query: QueryJob) -> str:
         query.finish(status, stop.reason)
         _save_count(query)
         return query.status
+    except Exception as exc:  # never leave a query "running": record why it stopped
+        logger.exception("query %s stopped by an unexpected error", query.pk)
+        query.add_error(f"unexpected error: {type(exc).__name__}: {exc}")
+        query.finish(Status.FAILED, "stopped by an unexpected error")
+        return query.status
     _save_count(query)
     status = Status.PARTIAL if query.errors else Status.COMPLETE
     summary = query.summary()

@@ -145,3 +145,15 @@ def test_it_runs_as_a_command_with_real_exit_codes(process_env: dict, peers: Any
                          env=process_env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1
     assert bad.stderr.strip().count("\n") == 0 and bad.stderr.startswith("doseport qr:")
+
+
+def test_it_retrieves_an_earlier_query_by_id(db: Any, peers: Any) -> None:
+    fake, scp = peers
+    remote, store = remote_node(fake), store_node(scp)
+    code, out, _ = qr(str(remote.pk), str(store.pk), "-ct", "-sd", "2024-01-02", "--no-move",
+                      "--json")
+    query_id = json.loads(out)["query_id"]
+    assert code == 0 and scp.received == []
+    code, out, err = qr("--retrieve", str(query_id), str(store.pk), "--json")
+    assert code == 0, err
+    assert json.loads(out)["move"]["completed"] == 1 and len(scp.received) == 1

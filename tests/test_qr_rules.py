@@ -418,3 +418,13 @@ def test_it_fails_with_the_reason_when_the_remote_is_down(db: Any) -> None:
     query = new_query(remote, None, QueryParams(modalities=["CT"], date_from=DAY).normalized())
     assert run_query(query) == Status.FAILED
     assert "connection refused" in query.errors[0]
+
+
+def test_it_cancels_a_query_and_releases_the_association(db: Any) -> None:
+    with FakeRemote(ct_study()) as fake:
+        query = new_query(remote_node(fake), None,
+                          QueryParams(modalities=["CT"], date_from=DAY).normalized())
+        Query.objects.filter(pk=query.pk).update(cancel_requested=True)
+        assert run_query(query) == Status.CANCELLED
+        assert fake.finds == [] and query.errors == []
+        assert fake.associations == fake.released == 1

@@ -162,8 +162,9 @@ class Command(BaseCommand):
         query = Query.objects.filter(pk=int(ref)).first() if ref.isdigit() else None
         if query is None:
             raise CliError(f"no query with id {ref}")
-        store = _node(StoreNode, options["store_id"], "store node") if options["store_id"] \
-            else query.store
+        # with --retrieve the only positional argument is the store node id
+        store_ref = options["store_id"] or options["qr_id"]
+        store = _node(StoreNode, store_ref, "store node") if store_ref else query.store
         if store is None:
             raise CliError("give the destination store node id")
         move = self.retrieve(query, store, options)
