@@ -4,6 +4,7 @@ retrieves nothing, and --dup retrieves again without duplicate studies."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 from pathlib import Path
@@ -122,3 +123,36 @@ def test_it_retrieves_exactly_the_dose_objects_and_not_twice(
         assert Study.objects.count() == studies
         again = ImportRecord.objects.filter(store_node=store).exclude(pk__in=first_ids)
         assert set(again.values_list("sop_instance_uid", flat=True)) == expected
+
+
+def test_it_fetches_with_c_get_from_orthanc_and_imports(db: Any, tmp_path: Path) -> None:
+    from qr.jobs import new_move, new_query
+    from qr.move import run_move
+    from qr.params import QueryParams
+    from qr.run import run_query
+
+    require_tool("Orthanc")
+    base = samples_dir() / "openrem"
+    with Orthanc(tmp_path / "orthanc", {"DPQUERY": ("127.0.0.1", 104)}) as orthanc:
+        wanted = set()
+        for name in ("CT-RDSR-Siemens-Multi-1.dcm", "CT-RDSR-Siemens-Multi-2.dcm"):
+            ds = dcmread(base / name, stop_before_pixels=True)
+            orthanc.upload_file(base / name)
+            wanted.add(str(ds.SOPInstanceUID))
+        series = generate_uid()
+        for n in (1, 2):
+            orthanc.upload(synthetic_image(ds, "CT", series, n, "Synthetic axial")[1])
+        remote = RemoteNode.objects.create(
+            name="orthanc", ae_title=orthanc.aet, host="127.0.0.1", port=orthanc.dicom_port,
+            calling_ae_title="DPQUERY", retrieve_method=RemoteNode.RETRIEVE_GET,
+        )
+        day = dt.date(2018, 1, 5)
+        query = new_query(remote, None, QueryParams(modalities=["CT"], date_from=day,
+                                                    date_until=day).normalized())
+        assert run_query(query) == "complete"
+        move = new_move(query)
+        assert run_move(move) == "complete", move.errors
+    records = ImportRecord.objects.filter(sop_instance_uid__in=wanted)
+    assert set(records.values_list("sop_instance_uid", flat=True)) == wanted
+    assert set(records.values_list("outcome", flat=True)) == {Outcome.IMPORTED}
+    assert move.arrived == 2 and ImportRecord.objects.count() == 2
