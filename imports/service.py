@@ -89,6 +89,13 @@ def _check_complete(ds: Dataset) -> None:
 def _read_without_preamble(path: Path) -> Dataset:
     """Some stores write bare datasets (no preamble, no file meta): accept those only."""
     try:
+        with path.open("rb") as fh:
+            start = fh.read(2)
+    except OSError as exc:
+        raise ExtractError(f"cannot read file: {exc}") from None
+    if start not in (b"\x02\x00", b"\x08\x00"):  # group 0002 or 0008, little endian
+        raise NotDicom("not a DICOM file (no DICOM preamble)")
+    try:
         ds = dcmread(path, stop_before_pixels=True, force=True)
         if "SOPClassUID" in ds and "SOPInstanceUID" in ds and str(ds.SOPInstanceUID).strip():
             return ds

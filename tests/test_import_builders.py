@@ -128,3 +128,21 @@ def test_it_imports_a_radiopharmaceutical_report(tmp_path: Path) -> None:
     assert event["radionuclide"] == "^18^Fluorine"
     assert event["effective_dose_mSv"] == 6.5
     assert event["radiopharmaceutical_start_datetime"] == "2024-01-15T08:15:00"
+
+
+@pytest.mark.parametrize("implicit", [False, True])
+def test_it_reads_the_same_content_tree_fast_and_through_pydicom(
+    tmp_path: Path, implicit: bool
+) -> None:
+    from pydicom import dcmread
+    from pydicom.uid import ImplicitVRLittleEndian
+
+    from imports.extractors.sr import node_from_item, tree
+    from imports.extractors.sr_fast import fast_children
+
+    ds = build_ct_rdsr([CtEvent(protocol="Kopf ü"), CtEvent()])
+    if implicit:
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    path = write(ds, tmp_path / "ct.dcm")
+    assert len(fast_children(dcmread(path))) == 4  # fast path taken, not the fallback
+    assert tree(dcmread(path)) == node_from_item(dcmread(path))

@@ -100,3 +100,16 @@ def test_it_records_a_missing_file(tmp_path: Path) -> None:
     record = import_file(tmp_path / "gone.dcm", Source.STORE)
     assert record.outcome == Outcome.FAILED
     assert record.error
+
+
+def test_it_reads_a_bare_dataset_without_preamble(tmp_path: Path) -> None:
+    from pydicom.dataset import FileMetaDataset
+
+    ds = build_ct_rdsr(1)
+    ds.file_meta = FileMetaDataset()
+    ds.preamble = None
+    path = tmp_path / "bare.dcm"
+    ds.save_as(path, implicit_vr=True, little_endian=True, enforce_file_format=False)
+    assert not path.read_bytes()[128:132] == b"DICM"
+    record = import_file(path, Source.FILE, keep=True)
+    assert record.outcome == Outcome.IMPORTED, record.error
