@@ -175,9 +175,9 @@ def test_it_46b_succeeds_when_the_retry_works(db: Any, worlds: list) -> None:
 
 
 def test_it_47_cancel_sends_c_cancel_and_releases(transactional_db: Any, worlds: list) -> None:
-    objs = series_of("1.2.3.1", "SR", 20, sop_class=RDSR)
+    objs = series_of("1.2.3.1", "SR", 30, sop_class=RDSR)
     w = world(worlds, objs)
-    w.fake.sub_op_delay = 0.05
+    w.fake.sub_op_delay = 0.1
     query = new_query(w.remote, w.store, QueryParams(sr_only=True, date_from=DAY).normalized())
     run_query(query)
     move = new_move(query)
@@ -188,7 +188,7 @@ def test_it_47_cancel_sends_c_cancel_and_releases(transactional_db: Any, worlds:
 
     w.scp.on_store = cancel_on_third
     assert run_move(move) == Status.CANCELLED
-    assert 3 <= len(w.scp.received) < 20
+    assert 3 <= len(w.scp.received) < 30
     assert w.fake.cancelled == 1
     assert w.fake.aborted == 0 and w.fake.released == w.fake.associations
 
