@@ -452,3 +452,42 @@ def test_samples_folder_is_read_only_safe(tmp_path: Path) -> None:
     record = _import_all(["ESR_non-dose.dcm"])[0]
     assert record.kept_path == str(path)
     assert path.stat().st_size == before
+
+
+def test_it_adds_an_image_to_the_lowest_study_of_a_duplicated_study_uid() -> None:
+    """Two stored studies share a Study Instance UID (as a manipulated database would)."""
+    _import_all(["DX-Im-GE_XR220-1.dcm"])
+    first = Study.objects.get()
+    copy = Study.objects.get(pk=first.pk)
+    copy.pk = None
+    copy.save()
+    event = first.events.get()
+    event.pk = None
+    event.study = copy
+    event.save()
+    assert _import_all(["DX-Im-GE_XR220-2.dcm"])[0].outcome == Outcome.IMPORTED
+    counts = [s.events.count() for s in Study.objects.order_by("id")]
+    assert counts == [2, 1]
+
+
+# Each `_scenarios` case of expected_values.json and the test above that covers it.
+SCENARIO_TESTS = {
+    "ct_rdsr_cumulative_multi": test_it_replaces_cumulative_ct_reports,
+    "dx_rdsr_duplicate_same_object": test_it_imports_the_same_dx_report_once,
+    "dual_dx_rf_same_unit": test_it_types_a_dual_dx_rf_unit_per_study,
+    "dx_images_grouped_into_studies": test_it_groups_dx_images_into_studies,
+    "dx_image_duplicate_study_uid":
+        test_it_adds_an_image_to_the_lowest_study_of_a_duplicated_study_uid,
+    "mg_image_duplicate_event": test_it_counts_a_mammography_exposure_once,
+    "nm_rrdsr_then_pet_image": test_it_merges_a_pet_image_and_its_dose_report_in_either_order,
+    "nm_pet_image_then_rrdsr": test_it_merges_a_pet_image_and_its_dose_report_in_either_order,
+    "nm_pet_images_multiple_series": test_it_keeps_image_administration_for_pet_images_of_one_study,
+    "nm_spect_images_same_study": test_it_reads_spect_images_of_one_study,
+    "nm_pet_image_reimport": test_it_merges_a_pet_image_and_its_dose_report_in_either_order,
+    "nm_rrdsr_with_ct_rdsr_same_study_uid": test_it_keeps_the_ct_and_nm_studies_of_a_pet_ct_apart,
+}
+
+
+def test_it_covers_every_scenario_of_the_expected_values() -> None:
+    scenarios = set(_expected()["_scenarios"])
+    assert scenarios == set(SCENARIO_TESTS), "new or renamed scenario: add a test for it"
