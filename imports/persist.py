@@ -207,6 +207,13 @@ def _replace_study(study: Study, report: ReportData, sop_uid: str) -> StoreResul
     return StoreResult(fresh, True, "cumulative report replaced the stored events")
 
 
+def _fill_blanks(study: Study, report: ReportData) -> None:
+    """Study fields the stored objects left empty, taken from the new object."""
+    for key, value in _study_fields(report).items():
+        if value not in (None, "") and getattr(study, key) in (None, ""):
+            setattr(study, key, value)
+
+
 def _merge_nm(study: Study, report: ReportData, sop_uid: str) -> StoreResult:
     stored = list(study.administrations.all())
     from_report = any(a.from_report for a in stored)
@@ -215,7 +222,8 @@ def _merge_nm(study: Study, report: ReportData, sop_uid: str) -> StoreResult:
         # The dose report is the better source: it replaces image-derived values.
         study.administrations.all().delete()
         _add_administrations(study, report.administrations)
-        study.save(update_fields=["source_sop_instance_uids", "updated_at"])
+        _fill_blanks(study, report)
+        study.save()
         return StoreResult(study, True)
     if report.kind == NM_RDSR:
         known = {a.event_uid for a in stored}
