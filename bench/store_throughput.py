@@ -16,6 +16,7 @@ import os
 import random
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,7 @@ from tests.builders.rdsr import build_ct_rdsr, header_for, write  # noqa: E402
 
 CT_IMAGE = UID("1.2.840.10008.5.1.4.1.1.2")
 TICKS = os.sysconf("SC_CLK_TCK")
+HEADING = "## Store node"
 
 
 def free_port() -> int:
@@ -99,16 +101,38 @@ class Receiver:
     port: int
     ae_title: str
 
+    def pids(self) -> list[int]:
+        """The receiver and its live descendants (forked storescp, node helpers)."""
+        found, todo = [], [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            for task in Path(f"/proc/{pid}/task").glob("*"):
+                try:
+                    todo.extend(int(c) for c in (task / "children").read_text().split())
+                except OSError:
+                    pass
+        return found
+
     def cpu_s(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
-        return (utime + stime + cutime + cstime) / TICKS
+        total = 0
+        for pid in self.pids():
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += sum(int(x) for x in stat[11:15])  # utime stime cutime cstime
+        return total / TICKS
 
     def peak_rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
+        total = 0
+        for pid in self.pids():
+            try:
+                lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+            except OSError:
+                continue
+            total += sum(int(line.split()[1]) for line in lines if line.startswith("VmHWM:"))
+        return total / 1024
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -243,19 +267,32 @@ def clean_outputs(work: Path) -> None:
 
 
 def table(results: list[Result]) -> str:
+    """Medians over the rounds; objects/s also shows the range when there were several."""
     lines = [
         "| scenario | receiver | objects/s | vs DCMTK | vs pynetdicom | receiver CPU ms/object "
         "| peak RSS MB |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
-    for result in results:
-        same = {r.receiver: r for r in results if r.scenario == result.scenario}
-        dcmtk = same["DCMTK storescp"].rate
-        pynd = same["pynetdicom storescp"].rate
+    keys = list(dict.fromkeys((r.scenario, r.receiver) for r in results))
+
+    def runs(scenario: str, receiver: str) -> list[Result]:
+        return [r for r in results if r.scenario == scenario and r.receiver == receiver]
+
+    def rate(scenario: str, receiver: str) -> float:
+        return statistics.median(r.rate for r in runs(scenario, receiver))
+
+    for scenario, receiver in keys:
+        mine = runs(scenario, receiver)
+        shown = f"{rate(scenario, receiver):.1f}"
+        if len(mine) > 1:
+            shown += f" ({min(r.rate for r in mine):.0f}-{max(r.rate for r in mine):.0f})"
+        cpu = statistics.median(r.cpu_ms_per_object for r in mine)
+        rss = max(r.peak_rss_mb for r in mine)
         lines.append(
-            f"| {result.scenario} | {result.receiver} | {result.rate:.1f} | "
-            f"{result.rate / dcmtk:.2f}x | {result.rate / pynd:.2f}x | "
-            f"{result.cpu_ms_per_object:.2f} | {result.peak_rss_mb:.0f} |"
+            f"| {scenario} | {receiver} | {shown} | "
+            f"{rate(scenario, receiver) / rate(scenario, 'DCMTK storescp'):.2f}x | "
+            f"{rate(scenario, receiver) / rate(scenario, 'pynetdicom storescp'):.2f}x | "
+            f"{cpu:.2f} | {rss:.0f} |"
         )
     return "\n".join(lines)
 
@@ -263,7 +300,7 @@ def table(results: list[Result]) -> str:
 def write_docs(section: str) -> None:
     path = REPO / "docs" / "PERFORMANCE.md"
     text = path.read_text() if path.exists() else "# Performance\n"
-    start = text.find("\n## Store\n")
+    start = text.find("\n" + HEADING + "\n")
     if start == -1:
         text = text.rstrip("\n") + "\n\n" + section
     else:
@@ -281,6 +318,8 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2,
                         help="Doseport listening processes for 4 associations (default 2)")
     parser.add_argument("--only", default="", help="run scenarios whose name contains this")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds of every scenario; the table shows medians (default 1)")
     parser.add_argument("--write-docs", action="store_true",
                         help="replace the Store section of docs/PERFORMANCE.md")
     args = parser.parse_args()
@@ -300,13 +339,14 @@ def main() -> None:
             ("dose SR, Nagle on (no TCP_NODELAY)", sr[: args.nagle], 1, False),
         ]
         results: list[Result] = []
-        for name, files, assocs, nodelay in scenarios:
-            if args.only and args.only not in name:
-                continue
-            results.extend(run_scenario(name, files, assocs, nodelay, work, args.processes))
+        for _ in range(args.repeat):
+            for name, files, assocs, nodelay in scenarios:
+                if args.only and args.only not in name:
+                    continue
+                results.extend(run_scenario(name, files, assocs, nodelay, work, args.processes))
     command = "    .venv/bin/python bench/store_throughput.py " + " ".join(sys.argv[1:])
     section = "\n".join([
-        "## Store",
+        HEADING,
         "",
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on this 2-core machine "
         f"(loopback) with:",
@@ -319,7 +359,8 @@ def main() -> None:
         "`storescp` (`--fork` for 4 associations; no fsync), pynetdicom's stock `storescp` "
         "app (writes files, no fsync) and a Doseport node (`doseport store run`: spool write "
         "with fsync of file and folder, plus an import task enqueued per object). Receiver "
-        "CPU includes forked children. Peak RSS is the receiver's main process.",
+        "CPU and peak RSS add up the receiver's processes (storescp's forked children, "
+        "the node's helper listeners).",
         "",
         table(results),
         "",

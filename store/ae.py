@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydicom import config as pydicom_config
-from pydicom.uid import AllTransferSyntaxes
+from pydicom.uid import (
+    AllTransferSyntaxes,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
 from pynetdicom import AE, _config
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import _STORAGE_CLASSES
@@ -60,6 +66,21 @@ def storage_sop_classes() -> list[str]:
     return list(dict.fromkeys([*uids, *DOSE_SR_CLASSES]))
 
 
+def transfer_syntaxes() -> list[str]:
+    """Every syntax pydicom knows, in the order we prefer when a requestor offers several.
+
+    pynetdicom accepts the first syntax in *our* list that the requestor proposed. We keep
+    objects as sent, so compressed syntaxes come first (the sender need not decompress),
+    then explicit VR little endian; implicit VR (which loses the VRs) comes last.
+    """
+    uncompressed = [
+        ExplicitVRLittleEndian, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian,
+        ImplicitVRLittleEndian,
+    ]
+    rest = [uid for uid in AllTransferSyntaxes if uid not in uncompressed]
+    return [str(uid) for uid in (*rest, *uncompressed)]
+
+
 def configure_pynetdicom() -> None:
     """Process-wide pynetdicom options for a store node process."""
     # Per-PDU/DIMSE debug handlers cost time on every message even when not logged.
@@ -82,7 +103,7 @@ def make_store_ae(settings: AESettings) -> AE:
     ae.connection_timeout = settings.connection_timeout
     ae.require_called_aet = True
     ae.require_calling_aet = list(settings.allowed_calling_aets)
-    syntaxes = list(AllTransferSyntaxes)
+    syntaxes = transfer_syntaxes()
     for uid in storage_sop_classes():
         ae.add_supported_context(uid, syntaxes)
     ae.add_supported_context(VERIFICATION, syntaxes)

@@ -1,0 +1,42 @@
+"""The store AE factory: every value explicit, dose SR classes present, syntax preference."""
+
+from __future__ import annotations
+
+from pynetdicom.presentation import build_context, negotiate_as_acceptor
+
+from store.ae import DOSE_SR_CLASSES, VERIFICATION, AESettings, make_store_ae
+
+EXPLICIT = "1.2.840.10008.1.2.1"
+IMPLICIT = "1.2.840.10008.1.2"
+JPEG_LOSSLESS = "1.2.840.10008.1.2.4.70"
+
+
+def _ae():  # type: ignore[no-untyped-def]
+    return make_store_ae(AESettings(ae_title="DOSESTORE", port=11112,
+                                    allowed_calling_aets=("CT1", "PACS")))
+
+
+def test_it_builds_the_ae_with_every_value_explicit() -> None:
+    ae = _ae()
+    assert ae.ae_title == "DOSESTORE"
+    assert ae.maximum_associations == 20
+    assert ae.maximum_pdu_size == 4 * 1024 * 1024
+    assert (ae.acse_timeout, ae.dimse_timeout, ae.network_timeout) == (30, 60, 60)
+    assert ae.require_called_aet is True
+    assert ae.require_calling_aet == ["CT1", "PACS"]
+
+
+def test_it_supports_the_dose_sr_classes_pynetdicom_lacks_and_verification() -> None:
+    supported = {str(cx.abstract_syntax) for cx in _ae().supported_contexts}
+    assert set(DOSE_SR_CLASSES) | {VERIFICATION, "1.2.840.10008.5.1.4.1.1.88.67"} <= supported
+    assert len(supported) > 150
+
+
+def test_it_keeps_compressed_objects_and_prefers_explicit_over_implicit_vr() -> None:
+    ae = _ae()
+    proposed = [build_context(DOSE_SR_CLASSES[0], [IMPLICIT, EXPLICIT]),
+                build_context("1.2.840.10008.5.1.4.1.1.1.1", [IMPLICIT, EXPLICIT, JPEG_LOSSLESS])]
+    for number, cx in enumerate(proposed):
+        cx.context_id = 2 * number + 1
+    accepted, _ = negotiate_as_acceptor(proposed, ae.supported_contexts)
+    assert [cx.transfer_syntax[0] for cx in accepted] == [EXPLICIT, JPEG_LOSSLESS]
