@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
 from pydicom import dcmread
 
 from nodes.models import StoreNode
+from store.spool import node_spool_dir
 from tests.conftest import free_port, require_tool
 
 SUCCESS_LINE = "Received Store Response (Success)"
@@ -21,7 +23,14 @@ def make_node(**fields: object) -> StoreNode:
         "bind_address": "127.0.0.1", "controlled": True,
     }
     values.update(fields)
-    return StoreNode.objects.create(**values)
+    node = StoreNode.objects.create(**values)
+    # Ids can repeat between tests (the database is emptied): never inherit a spool.
+    spool = node_spool_dir(node.pk)
+    if spool.is_symlink() or spool.is_file():
+        spool.unlink()
+    elif spool.exists():
+        shutil.rmtree(spool)
+    return node
 
 
 def dcmtk_env(nodelay: bool = True) -> dict[str, str]:
