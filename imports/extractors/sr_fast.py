@@ -33,14 +33,31 @@ ITEM = 0xFFFEE000
 ITEM_END = 0xFFFEE00D
 SEQUENCE_END = 0xFFFEE0DD
 UNDEFINED = 0xFFFFFFFF
-LONG_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"}
-TEXT_VRS = {"LO", "LT", "PN", "SH", "ST", "UC", "UT"}
+LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT",
+            b"UV"}
+TEXT_VRS = {b"LO", b"LT", b"PN", b"SH", b"ST", b"UC", b"UT"}
 VALUE_TAGS = {
     "TEXT": 0x0040A160, "UIDREF": 0x0040A124, "PNAME": 0x0040A123,
     "DATETIME": 0x0040A120, "DATE": 0x0040A121, "TIME": 0x0040A122,
 }
 
-Elements = dict[int, tuple[str, Any]]
+Elements = dict[int, tuple[bytes, Any]]
+WANTED = frozenset({
+    CONTENT_SEQUENCE, CONCEPT_NAME, CONCEPT_CODE, VALUE_TYPE, MEASURED_VALUE, NUMERIC_VALUE,
+    UNITS, CODE_VALUE, LONG_CODE_VALUE, CODE_MEANING, *VALUE_TAGS.values(),
+})
+_IMPLICIT_VRS: dict[int, bytes] = {}
+
+
+def _implicit_vr(tag: int) -> bytes:
+    vr = _IMPLICIT_VRS.get(tag)
+    if vr is None:
+        try:
+            vr = dictionary_VR(tag).encode("ascii")
+        except KeyError:
+            vr = b"UN"
+        _IMPLICIT_VRS[tag] = vr
+    return vr
 
 
 class Unsupported(Exception):
@@ -73,7 +90,8 @@ class _Reader:
         return out, pos
 
     def dataset(self, pos: int, end: int | None) -> tuple[Elements, int]:
-        buf = self.buf
+        """One item's elements; only the tags the tree needs are kept (others skipped)."""
+        buf, implicit = self.buf, self.implicit
         out: Elements = {}
         limit = len(buf) if end is None else end
         while pos + 8 <= limit:
@@ -81,48 +99,46 @@ class _Reader:
             tag = (group << 16) | element
             if tag == ITEM_END:
                 return out, pos + 8
-            if self.implicit:
+            if implicit:
                 length = unpack_from("<L", buf, pos + 4)[0]
                 pos += 8
-                try:
-                    vr = dictionary_VR(tag)
-                except KeyError:
-                    vr = "UN"
+                vr = _implicit_vr(tag)
             else:
-                vr = buf[pos + 4:pos + 6].decode("ascii", "replace")
+                vr = buf[pos + 4:pos + 6]
                 if vr in LONG_VRS:
                     length = unpack_from("<L", buf, pos + 8)[0]
                     pos += 12
                 else:
                     length = unpack_from("<H", buf, pos + 6)[0]
                     pos += 8
-            if vr == "SQ" or length == UNDEFINED:
-                if length == UNDEFINED:
-                    value, pos = self.items(pos, None)
+            if length == UNDEFINED:  # must be walked to find its end
+                value, pos = self.items(pos, None)
+                if tag in WANTED:
+                    out[tag] = (b"SQ", value)
+                continue
+            if pos + length > len(buf):
+                raise Unsupported("value runs past the end of the data")
+            if tag in WANTED:
+                if vr == b"SQ":
+                    out[tag] = (b"SQ", self.items(pos, pos + length)[0])
                 else:
-                    value, _ = self.items(pos, pos + length)
-                    pos += length
-                out[tag] = ("SQ", value)
-            else:
-                if pos + length > len(buf):
-                    raise Unsupported("value runs past the end of the data")
-                out[tag] = (vr, buf[pos:pos + length])
-                pos += length
+                    out[tag] = (vr, buf[pos:pos + length])
+            pos += length
         return out, pos
 
     def text(self, elements: Elements, tag: int) -> str:
         found = elements.get(tag)
-        if found is None or found[0] == "SQ":
+        if found is None or found[0] == b"SQ":
             return ""
         vr, raw = found
         if vr in TEXT_VRS:
-            delimiters = {0x5E, 0x3D} if vr == "PN" else set()
+            delimiters = {0x5E, 0x3D} if vr == b"PN" else set()
             return decode_bytes(raw, self.encodings, delimiters).strip("\x00").strip()
         return raw.decode("latin-1").strip("\x00").strip()
 
     def first(self, elements: Elements, tag: int) -> Elements | None:
         found = elements.get(tag)
-        if found is None or found[0] != "SQ" or not found[1]:
+        if found is None or found[0] != b"SQ" or not found[1]:
             return None
         item: Elements = found[1][0]
         return item
@@ -152,7 +168,7 @@ class _Reader:
         elif vt in VALUE_TAGS:
             node.text = self.text(elements, VALUE_TAGS[vt])
         children = elements.get(CONTENT_SEQUENCE)
-        if children is not None and children[0] == "SQ":
+        if children is not None and children[0] == b"SQ":
             node.children = [self.node(child) for child in children[1]]
         return node
 
