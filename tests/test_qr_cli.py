@@ -1,4 +1,3 @@
-
 """`doseport qr`: scenarios 30-32 and 37, echo first, exit codes, JSON summary."""
 
 from __future__ import annotations
