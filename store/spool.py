@@ -1,8 +1,10 @@
 """The node's spool: received objects are durable here before we answer Success.
 
 Layout: SPOOL_DIR/<node id>/tmp (files being written, named <pid>-<random>.part) and
-SPOOL_DIR/<node id>/in (complete objects, <SOP Instance UID>.<random>.dcm). A file is in
-`in/` only after its bytes and the rename are on disk, so `in/` never holds a partial object.
+SPOOL_DIR/<node id>/in/<YYYYMMDD> (complete objects, <SOP Instance UID>.<random>.dcm, one
+folder per UTC day so that a year of kept objects is not one huge folder and the periodic
+recovery sweep only lists recent days). A file is in `in/` only after its bytes and the
+rename are on disk, so `in/` never holds a partial object.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class Spool:
     root: Path
     durable: bool = True
     _ready: bool = field(default=False, repr=False)
+    _day: Path | None = field(default=None, repr=False)
 
     @classmethod
     def for_node(cls, node_id: int) -> Spool:
@@ -64,25 +67,32 @@ class Spool:
     def in_dir(self) -> Path:
         return self.root / "in"
 
-    def ensure(self) -> None:
-        if not self._ready:
+    def ensure(self) -> Path:
+        """Create the folders; returns today's folder in in/ (made durable once)."""
+        day = self.in_dir / time.strftime("%Y%m%d", time.gmtime())
+        if not self._ready or day != self._day:
             self.tmp_dir.mkdir(parents=True, exist_ok=True)
-            self.in_dir.mkdir(parents=True, exist_ok=True)
-            self._ready = True
+            if not day.is_dir():
+                day.mkdir(parents=True, exist_ok=True)
+                if self.durable:
+                    _fsync_dir(self.in_dir)
+            self._ready, self._day = True, day
+        return day
 
     def final_name(self, sop_instance_uid: str) -> str:
         uid = _UNSAFE.sub("_", sop_instance_uid)[:64] or "no-uid"
         return f"{uid}.{secrets.token_hex(6)}.dcm"
 
     def write(self, chunks: Iterable[bytes], sop_instance_uid: str) -> Path:
-        """Write, fsync, rename into in/, fsync in/. Raises OSError; leaves nothing behind."""
+        """Write, fsync, rename into in/<day>, fsync that folder. Raises OSError; leaves
+        nothing behind."""
         try:
-            self.ensure()
+            day = self.ensure()
         except OSError:
             self._ready = False
             raise
         tmp = self.tmp_dir / f"{os.getpid()}-{secrets.token_hex(8)}.part"
-        final = self.in_dir / self.final_name(sop_instance_uid)
+        final = day / self.final_name(sop_instance_uid)
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
             try:
@@ -97,7 +107,7 @@ class Spool:
                 os.close(fd)
             os.rename(tmp, final)
             if self.durable:
-                _fsync_dir(self.in_dir)
+                _fsync_dir(day)
         except BaseException:
             for leftover in (tmp, final):
                 try:
@@ -132,19 +142,30 @@ class Spool:
         return removed
 
     def spooled(self, newer_than: float = 0.0, older_than: float | None = None) -> list[Path]:
-        """Files in in/, oldest first, with mtime in (newer_than, older_than)."""
+        """Files in in/, oldest first, with mtime in (newer_than, older_than).
+
+        Day folders older than `newer_than` are not even listed.
+        """
         if not self.in_dir.is_dir():
             return []
+        first_day = time.strftime("%Y%m%d", time.gmtime(newer_than)) if newer_than else ""
         found: list[tuple[float, str]] = []
-        for entry in os.scandir(self.in_dir):
-            if not entry.name.endswith(".dcm"):
+        for day in os.scandir(self.in_dir):
+            if not day.is_dir() or day.name < first_day:
                 continue
-            try:
-                mtime = entry.stat().st_mtime
-            except OSError:
-                continue
-            if mtime <= newer_than or (older_than is not None and mtime >= older_than):
-                continue
-            found.append((mtime, entry.path))
+            for entry in os.scandir(day.path):
+                if not entry.name.endswith(".dcm"):
+                    continue
+                try:
+                    mtime = entry.stat().st_mtime
+                except OSError:
+                    continue
+                if mtime <= newer_than or (older_than is not None and mtime >= older_than):
+                    continue
+                found.append((mtime, entry.path))
         found.sort()
         return [Path(p) for _, p in found]
+
+    def files(self) -> list[Path]:
+        """Every complete object in the spool (tests and tools)."""
+        return self.spooled()

@@ -147,11 +147,18 @@ class StoreSupervisor:
             reason = _exit_reason(code)
             logger.warning("store node %s %s; restarting in %.1f s", child.node_id, reason, delay)
             runtime = StoreRuntime.for_node(child.node_id)
+            message = f"node process {reason}; restarting in {delay:.1f} s"
+            # Keep the node's own last words (e.g. "cannot listen on ...: address in use").
+            recent = runtime.last_error_at is not None and (
+                timezone.now() - runtime.last_error_at
+            ).total_seconds() < 10
+            if recent and runtime.last_error and not runtime.last_error.startswith("node process"):
+                message += f": {runtime.last_error}"
             runtime.state = State.CRASHED
             runtime.pid = None
             runtime.associations_open = 0
             runtime.restarts += 1
-            runtime.record_error(f"node process {reason}; restarting in {delay:.1f} s")
+            runtime.record_error(message)
             runtime.save()
             child.proc = None
             child.next_start = now + delay

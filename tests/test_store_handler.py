@@ -69,7 +69,7 @@ def ctx(tmp_path: Path) -> NodeContext:
 
 
 def _files(ctx: NodeContext) -> list[Path]:
-    return sorted(p for sub in ("tmp", "in") for p in (ctx.spool.root / sub).glob("*"))
+    return sorted(p for p in ctx.spool.root.rglob("*") if p.is_file())
 
 
 def test_it_spools_the_raw_bytes_then_enqueues_then_answers_success(ctx: NodeContext) -> None:
@@ -77,7 +77,7 @@ def test_it_spools_the_raw_bytes_then_enqueues_then_answers_success(ctx: NodeCon
     event = _event(ds)
     assert handle_store(event, ctx) == SUCCESS
     [(path, node_id)] = ctx.enqueue.calls  # type: ignore[attr-defined]
-    assert node_id == 7 and path.parent == ctx.spool.in_dir
+    assert node_id == 7 and path.parent.parent == ctx.spool.in_dir  # in/<UTC day>/
     assert path.name.startswith(str(ds.SOPInstanceUID) + ".")
     assert path.read_bytes().endswith(_encode(ds))  # not decoded and re-encoded
     stored = dcmread(path)
@@ -92,7 +92,7 @@ def test_it_gives_every_copy_of_one_object_its_own_file(ctx: NodeContext) -> Non
     ds = build_ct_rdsr(events=1)
     assert handle_store(_event(ds), ctx) == SUCCESS
     assert handle_store(_event(ds), ctx) == SUCCESS
-    assert len(list(ctx.spool.in_dir.iterdir())) == 2
+    assert len(ctx.spool.files()) == 2
 
 
 def test_it_discards_unmatched_objects_when_the_delete_setting_says_so(ctx: NodeContext) -> None:
@@ -149,7 +149,7 @@ def test_it_still_answers_success_when_the_queue_is_down_because_the_file_is_dur
 ) -> None:
     ctx = NodeContext(node_id=1, spool=Spool(tmp_path / "s"), enqueue=Recorder(fail=True))
     assert handle_store(_event(build_ct_rdsr(events=1)), ctx) == SUCCESS
-    assert len(list(ctx.spool.in_dir.iterdir())) == 1
+    assert len(ctx.spool.files()) == 1
     assert "import queue unavailable" in ctx.counters.last_error
 
 
@@ -172,4 +172,4 @@ def test_it_writes_the_spool_file_atomically(tmp_path: Path, monkeypatch) -> Non
     monkeypatch.setattr("store.spool.os.rename", boom)
     with pytest.raises(OSError):
         spool.write([b"x" * 1000], "1.2.3")
-    assert list(spool.tmp_dir.iterdir()) == [] and list(spool.in_dir.iterdir()) == []
+    assert list(spool.tmp_dir.iterdir()) == [] and spool.files() == []

@@ -61,3 +61,26 @@ def test_it_restarts_a_node_whose_configuration_changed(spawn, tmp_path) -> None
     wait_for(lambda: echo(node.peer()).ok, timeout=20, interval=0.2)
     node.port = old_port
     assert not echo(node.peer()).ok
+
+
+def test_it_says_why_a_node_cannot_listen_and_starts_once_the_port_is_free(
+    spawn, tmp_path  # type: ignore[no-untyped-def]
+) -> None:
+    import socket
+
+    node = make_node(auto_start=True)
+    squatter = socket.socket()
+    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    squatter.bind(("127.0.0.1", node.port))
+    squatter.listen(1)
+    drain(spawn("stores"), tmp_path / "stores.log")
+
+    def explained() -> bool:
+        runtime = StoreRuntime.for_node(node)
+        return runtime.state == State.CRASHED and "cannot listen" in runtime.last_error
+
+    wait_for(explained, timeout=30, interval=0.2)
+    assert not StoreRuntime.for_node(node).is_running
+    squatter.close()
+    wait_for(lambda: echo(node.peer()).ok, timeout=40, interval=0.3)
+    wait_for(lambda: StoreRuntime.for_node(node).is_running, timeout=10, interval=0.2)

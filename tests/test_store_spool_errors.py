@@ -27,8 +27,7 @@ def _rdsr(folder: Path, name: str) -> Path:
 
 def _entries(spool: Path) -> list[str]:
     return sorted(
-        str(p.relative_to(spool)) for sub in ("tmp", "in") if (spool / sub).is_dir()
-        for p in (spool / sub).iterdir()
+        str(p.relative_to(spool)) for p in spool.rglob("*") if p.is_file() and p.name != "filler"
     )
 
 
@@ -108,4 +107,4 @@ def test_it_answers_out_of_resources_when_the_spool_folder_is_unusable(
     incoming.unlink()
     (spool / "in.moved").rename(incoming)
     assert pynetdicom_send(node, [_rdsr(tmp_path, "again.dcm")]) == [0]
-    assert len(os.listdir(incoming)) == 2
+    assert len([p for p in incoming.rglob("*.dcm")]) == 2
