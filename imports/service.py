@@ -39,14 +39,19 @@ UNDEFINED = 0xFFFFFFFF
 
 
 def imported_sop_uids(uids: Iterable[str]) -> set[str]:
-    """Which of these SOP Instance UIDs have been imported (one query per 500 UIDs)."""
+    """Which of these SOP Instance UIDs have been imported (one query per 500 UIDs).
+
+    Objects recorded as duplicates count too (a mammography for-processing copy of an
+    imported exposure): their dose data is in the database, so there is nothing to fetch.
+    """
     wanted = list(dict.fromkeys(u for u in uids if u))
     found: set[str] = set()
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start:start + _CHUNK]
         found.update(
-            ImportRecord.objects.filter(sop_instance_uid__in=chunk, outcome=Outcome.IMPORTED)
-            .values_list("sop_instance_uid", flat=True)
+            ImportRecord.objects.filter(
+                sop_instance_uid__in=chunk, outcome__in=(Outcome.IMPORTED, Outcome.DUPLICATE)
+            ).values_list("sop_instance_uid", flat=True)
         )
     return found
 

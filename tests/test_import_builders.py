@@ -146,3 +146,18 @@ def test_it_reads_the_same_content_tree_fast_and_through_pydicom(
     path = write(ds, tmp_path / "ct.dcm")
     assert len(fast_children(dcmread(path))) == 4  # fast path taken, not the fallback
     assert tree(dcmread(path)) == node_from_item(dcmread(path))
+
+
+def test_it_answers_which_uids_were_imported_in_chunks(django_assert_num_queries) -> None:
+    from imports.models import ImportRecord
+
+    rows = [ImportRecord(sop_instance_uid=f"1.2.3.{i}", source=Source.STORE,
+                         outcome=Outcome.IMPORTED if i % 3 else Outcome.FAILED)
+            for i in range(1200)]
+    rows.append(ImportRecord(sop_instance_uid="9.9", source=Source.FILE,
+                             outcome=Outcome.DUPLICATE))
+    ImportRecord.objects.bulk_create(rows)
+    wanted = [f"1.2.3.{i}" for i in range(1200)] + ["9.9", "7.7"]
+    with django_assert_num_queries(3):  # 1202 UIDs, 500 per query
+        found = imported_sop_uids(wanted)
+    assert found == {f"1.2.3.{i}" for i in range(1200) if i % 3} | {"9.9"}

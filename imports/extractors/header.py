@@ -58,7 +58,7 @@ def _identity(value: str) -> str:
 
 def study_fields(ds: Dataset) -> dict[str, Any]:
     fields: dict[str, Any] = {
-        "study_instance_uid": text(ds, "StudyInstanceUID"),
+        "study_instance_uid": text(ds, "StudyInstanceUID")[:64],
         "study_date": parse_date(text(ds, "StudyDate")),
         "study_time": parse_time(text(ds, "StudyTime")),
         "study_id": text(ds, "StudyID")[:16],
