@@ -10,6 +10,7 @@ from types import FrameType
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import close_old_connections
 from pydicom import config as pydicom_config
 
 from imports.batch import Tally, Watcher, import_paths, iter_files
@@ -81,6 +82,7 @@ class Command(BaseCommand):
             else None
         self.stderr.write(f"watching {folder} (Ctrl-C to stop)")
         while not self.stopping:
+            close_old_connections()  # a long-running loop: drop broken/expired connections
             watcher.poll_once(tally, self._progress)
             if deadline is not None and time.monotonic() >= deadline:
                 break
