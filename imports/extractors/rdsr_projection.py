@@ -139,6 +139,7 @@ def _accumulated(node: Node, report: ReportData) -> None:
             report.breasts.append(
                 {"laterality": limit(side, 32), "accumulated_agd_mGy": agd.as_number("mGy")}
             )
+        report.planes.append({"plane": plane})
         return
     frames = idx.num("113731", "1")
     report.planes.append({
