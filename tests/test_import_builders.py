@@ -161,3 +161,14 @@ def test_it_answers_which_uids_were_imported_in_chunks(django_assert_num_queries
     with django_assert_num_queries(3):  # 1202 UIDs, 500 per query
         found = imported_sop_uids(wanted)
     assert found == {f"1.2.3.{i}" for i in range(1200) if i % 3} | {"9.9"}
+
+
+def test_it_imports_through_the_worker_task(tmp_path: Path) -> None:
+    from imports.models import ImportRecord
+    from imports.tasks import import_file_task
+
+    ds = build_ct_rdsr(1)
+    result = import_file_task(str(write(ds, tmp_path / "ct.dcm")), Source.STORE, None)
+    record = ImportRecord.objects.get(pk=result.get())  # Huey runs tasks inline in tests
+    assert (record.outcome, record.source, record.kind) == (Outcome.IMPORTED, "store", CT_RDSR)
+    assert record.duration_ms is not None and record.finished_at is not None
