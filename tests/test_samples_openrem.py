@@ -508,3 +508,18 @@ SCENARIO_TESTS = {
 def test_it_covers_every_scenario_of_the_expected_values() -> None:
     scenarios = set(_expected()["_scenarios"])
     assert scenarios == set(SCENARIO_TESTS), "new or renamed scenario: add a test for it"
+
+
+def test_it_exports_every_sample_study_valid_against_the_schema() -> None:
+    import jsonschema
+    from django.conf import settings as django_settings
+
+    schema_path = Path(django_settings.BASE_DIR) / "dose" / "schema" / "studies-v1.json"
+    schema = json.loads(schema_path.read_text())
+    folder = samples_dir() / "openrem"
+    for path in sorted(folder.glob("*.dcm")):
+        import_file(path, Source.FILE, keep=True)
+    studies = [study_to_dict(s) for s in studies_for_export(Study.objects.order_by("id"))]
+    assert len(studies) >= 35
+    document = json.loads(json.dumps({"schema": "doseport.studies/1", "studies": studies}))
+    jsonschema.validate(document, schema)
