@@ -37,6 +37,11 @@ class Study(models.Model):
     patient_id = models.CharField(max_length=128, blank=True, default="")
     patient_birth_date = models.CharField(max_length=64, blank=True, default="")
     source_sop_instance_uids = models.JSONField(default=list)
+    from_report = models.BooleanField(
+        default=True,
+        help_text="Events come from a dose report; false when built from image headers "
+        "(a later dose report for the study then replaces them).",
+    )
     # Report-level totals (CT); projection totals live in AccumulatedPlane.
     dlp_total_mGycm = models.FloatField(null=True, blank=True)
     total_number_of_irradiation_events = models.IntegerField(null=True, blank=True)

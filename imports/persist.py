@@ -6,6 +6,8 @@ Merging rules (issue 3):
   (a report continuing the study);
 - images add one event each; a mammography exposure seen before (for-processing and
   for-presentation copies share the acquisition date-time) adds nothing;
+- a projection dose report replaces events read from image headers of the same study, and
+  images of a study that has a dose report add nothing (no double counting);
 - NM: the radiopharmaceutical report's administration wins over image-derived data in
   either order; a later image only adds its SOP Instance UID.
 """
@@ -27,6 +29,7 @@ from dose.models import (
 from imports.classify import DX_IMAGE, MG_IMAGE, NM_IMAGE, NM_RDSR
 from imports.extractors.data import EventData, ReportData
 
+IMAGE_KINDS = (DX_IMAGE, MG_IMAGE)
 PLANE_SUMS = (
     "dap_total_Gym2", "dose_rp_total_Gy", "fluoro_dap_total_Gym2", "fluoro_dose_rp_total_Gy",
     "acquisition_dap_total_Gym2", "acquisition_dose_rp_total_Gy", "total_fluoro_time_s",
@@ -75,7 +78,10 @@ def _study_fields(report: ReportData) -> dict[str, Any]:
 
 
 def _create_study(report: ReportData, sop_uid: str) -> Study:
-    study = Study.objects.create(**_study_fields(report), source_sop_instance_uids=[sop_uid])
+    study = Study.objects.create(
+        **_study_fields(report), source_sop_instance_uids=[sop_uid],
+        from_report=report.kind not in IMAGE_KINDS,
+    )
     _add_events(study, report.events, start=0)
     _add_planes(study, report.planes)
     _add_breasts(study, report.breasts)
@@ -175,11 +181,18 @@ def _merge_events(study: Study, report: ReportData, sop_uid: str) -> StoreResult
             _add_source(study, sop_uid)
             study.save(update_fields=["source_sop_instance_uids", "updated_at"])
             return StoreResult(study, False, "same mammography exposure as an imported image")
+    image = report.kind in IMAGE_KINDS
+    if image and study.from_report:
+        _add_source(study, sop_uid)
+        study.save(update_fields=["source_sop_instance_uids", "updated_at"])
+        return StoreResult(study, False, "the study's dose report already holds this exposure")
+    if not image and not study.from_report:
+        return _replace_study(study, report, sop_uid)  # a dose report beats image headers
     if new_keys <= stored_keys:
         _add_source(study, sop_uid)
         study.save(update_fields=["source_sop_instance_uids", "updated_at"])
         return StoreResult(study, False, "report holds no events beyond those already stored")
-    if stored_keys and stored_keys <= new_keys and report.kind not in (DX_IMAGE, MG_IMAGE):
+    if stored_keys and stored_keys <= new_keys and not image:
         return _replace_study(study, report, sop_uid)
     fresh = [e for e in report.events if e.key() not in stored_keys]
     _add_events(study, fresh, start=len(stored))

@@ -175,7 +175,7 @@ def _import_dataset(record: ImportRecord, ds: Dataset, kind: str) -> None:
             record.error = "SOP Instance UID already imported"
             return
         result = store_report(report, record.sop_instance_uid)
-        if result.added or kind != c.MG_IMAGE:
+        if result.added or kind not in (c.DX_IMAGE, c.MG_IMAGE):
             record.outcome = Outcome.IMPORTED
         else:
             record.outcome = Outcome.DUPLICATE

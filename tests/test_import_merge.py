@@ -91,3 +91,25 @@ def test_it_keeps_ct_and_nm_studies_of_one_pet_ct_apart(tmp_path: Path) -> None:
     _import(build_rrdsr(header=Header(study_uid=study_uid)), tmp_path)
     _import(build_ct_rdsr(2, header=Header(study_uid=study_uid)), tmp_path)
     assert sorted(s["modality_type"] for s in _studies()) == ["CT", "NM"]
+
+
+@pytest.mark.parametrize("report_first", [True, False])
+def test_it_never_counts_an_exposure_twice_from_a_report_and_its_images(
+    tmp_path: Path, report_first: bool
+) -> None:
+    from tests.builders.rdsr import ProjectionEvent, build_dx_image, build_projection_rdsr
+
+    study_uid = Header().study_uid
+    report = build_projection_rdsr([ProjectionEvent(dap=1.0)], header=Header(study_uid=study_uid))
+    images = [build_dx_image(header=Header(study_uid=study_uid), dap_dgycm2=1.0)
+              for _ in range(2)]
+    order = [report, *images] if report_first else [*images, report]
+    outcomes = [_import(ds, tmp_path) for ds in order]
+    [study] = _studies()
+    assert study["totals"]["number_of_events"] == 1  # the report's event only
+    assert study["totals"]["dap_total_Gym2"] == pytest.approx(1.0e-5)
+    assert len(study["source_sop_instance_uids"]) == 3
+    if report_first:  # images of a reported study add nothing
+        assert outcomes == [Outcome.IMPORTED, Outcome.DUPLICATE, Outcome.DUPLICATE]
+    else:  # the report replaces what the images gave
+        assert outcomes == [Outcome.IMPORTED] * 3
