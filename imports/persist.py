@@ -15,6 +15,7 @@ Merging rules (issue 3):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from dose.models import (
@@ -72,8 +73,13 @@ def _find_study(report: ReportData) -> Study | None:
     )
 
 
+@cache
+def _study_field_names() -> frozenset[str]:
+    return frozenset(f.name for f in Study._meta.get_fields())
+
+
 def _study_fields(report: ReportData) -> dict[str, Any]:
-    names = {f.name for f in Study._meta.get_fields()}
+    names = _study_field_names()
     return {k: v for k, v in report.study.items() if k in names}
 
 
