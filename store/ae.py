@@ -6,6 +6,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from pydicom import config as pydicom_config
 from pydicom.uid import (
     AllTransferSyntaxes,
@@ -47,11 +48,15 @@ class AESettings:
 
     @classmethod
     def for_node(cls, node: StoreNode, reuse_port: bool = False) -> AESettings:
+        allowed = list(node.allowed_calling_aet_list)
+        if allowed and settings.AE_TITLE not in allowed:
+            # Doseport's own health check (C-ECHO as the site AE title) must get through.
+            allowed.append(settings.AE_TITLE)
         return cls(
             ae_title=node.ae_title,
             port=node.port,
             bind_address=node.bind_address,
-            allowed_calling_aets=tuple(node.allowed_calling_aet_list),
+            allowed_calling_aets=tuple(allowed),
             reuse_port=reuse_port,
         )
 

@@ -18,6 +18,7 @@ import select
 import sys
 import threading
 import time
+import weakref
 from typing import Any
 
 MAX_WAIT_S = 0.05
@@ -26,7 +27,8 @@ POLL_S = 0.001  # the delay pynetdicom's loops use
 
 class Waker:
     def __init__(self, assoc: Any) -> None:
-        self.assoc = assoc
+        # Weak: the finalizer below holds this Waker, and must not keep the association.
+        self._assoc = weakref.ref(assoc)
         self.event = threading.Event()
         self.read_fd, self.write_fd = os.pipe()
         os.set_blocking(self.read_fd, False)
@@ -50,8 +52,13 @@ class Waker:
         self.event.wait(MAX_WAIT_S)
         self.event.clear()  # before the loop looks at its queues, so no wake-up is lost
 
+    @property
+    def assoc(self) -> Any:
+        return self._assoc()
+
     def wait_dul(self) -> None:
-        sock = getattr(self.assoc.dul.socket, "socket", None)
+        assoc = self.assoc
+        sock = getattr(assoc.dul.socket, "socket", None) if assoc is not None else None
         if sock is None or self.closed:
             time.sleep(POLL_S)
             return
@@ -81,13 +88,15 @@ class _Clock:
         return getattr(time, name)
 
     def sleep(self, seconds: float) -> None:
-        waker: Waker | None = getattr(threading.current_thread(), "_doseport_waker", None)
+        thread = threading.current_thread()
+        waker: Waker | None = getattr(thread, "_doseport_waker", None)
         if waker is not None and seconds <= POLL_S:
             caller = sys._getframe(1).f_code.co_name
-            if caller == "_run_reactor":
+            assoc = waker.assoc
+            if caller == "_run_reactor" and thread is assoc:
                 waker.wait_assoc()
                 return
-            if caller == "run_reactor":
+            if caller == "run_reactor" and assoc is not None and thread is assoc.dul:
                 waker.wait_dul()
                 return
         time.sleep(seconds)
@@ -129,5 +138,6 @@ def attach(assoc: Any) -> None:
             waker.close()
 
     dul._target = run_then_close
+    weakref.finalize(assoc, waker.close)  # a DUL thread that never ran closes nothing
     assoc._doseport_waker = waker
     dul._doseport_waker = waker

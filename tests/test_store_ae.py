@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from pynetdicom.presentation import build_context, negotiate_as_acceptor
 
 from store.ae import DOSE_SR_CLASSES, VERIFICATION, AESettings, make_store_ae
@@ -40,3 +41,13 @@ def test_it_keeps_compressed_objects_and_prefers_explicit_over_implicit_vr() -> 
         cx.context_id = 2 * number + 1
     accepted, _ = negotiate_as_acceptor(proposed, ae.supported_contexts)
     assert [cx.transfer_syntax[0] for cx in accepted] == [EXPLICIT, JPEG_LOSSLESS]
+
+
+@pytest.mark.django_db
+def test_it_lets_doseports_own_health_check_through_an_allow_list() -> None:
+    from tests.store_helpers import make_node
+
+    node = make_node(allowed_calling_aets="CT1")
+    assert AESettings.for_node(node).allowed_calling_aets == ("CT1", "DOSEPORT")
+    open_node = make_node(name="open", port=node.port + 1)
+    assert AESettings.for_node(open_node).allowed_calling_aets == ()

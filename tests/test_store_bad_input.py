@@ -48,6 +48,10 @@ def _threads(pid: int) -> int:
     return len(list(Path(f"/proc/{pid}/task").iterdir()))
 
 
+def _fds(pid: int) -> int:
+    return len(list(Path(f"/proc/{pid}/fd").iterdir()))
+
+
 def _encode(ds: Dataset) -> bytes:
     fp = DicomBytesIO()
     fp.is_little_endian = True
@@ -189,6 +193,7 @@ def test_it_keeps_serving_after_a_thousand_dropped_associations(running) -> None
     request = _associate_request_bytes()
     assert echo(node.peer()).ok  # warm up: first association allocates pynetdicom state
     before = _rss_kb(proc.pid)
+    fds_before = _fds(proc.pid)
     started = time.monotonic()
     answers: list[bytes] = []
     for i in range(1000):
@@ -205,6 +210,7 @@ def test_it_keeps_serving_after_a_thousand_dropped_associations(running) -> None
     assert echo(node.peer()).ok
     wait_for(lambda: StoreRuntime.for_node(node).associations_open == 0, timeout=30, interval=0.5)
     wait_for(lambda: _threads(proc.pid) < 20, timeout=30, interval=0.5)
+    wait_for(lambda: _fds(proc.pid) < fds_before + 10, timeout=30, interval=0.5)  # no leak
     after = _rss_kb(proc.pid)
     assert after - before < RSS_GROWTH_LIMIT_KB, (before, after)
     assert after < RSS_LIMIT_KB, after
