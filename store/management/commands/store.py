@@ -34,6 +34,8 @@ class Command(BaseCommand):
             raise CommandError(f"no store node with id {options['node_id']}") from None
         action = options["action"]
         if action == "run":
+            if not node.controlled:
+                raise CommandError(f"{node.name} is a third-party store; Doseport does not run it")
             control.run_foreground(
                 node, processes=max(1, options["processes"]), helper=options["helper"]
             )
