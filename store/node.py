@@ -109,6 +109,16 @@ class NodeProcess:
         if not self.helper:
             self.tend_helpers()
             self.write_heartbeat(state=State.RUNNING, clear_error=True)
+            self.request_echo()
+
+    def request_echo(self) -> None:
+        """Ask the worker for a C-ECHO now, so the panel's "Alive" follows the start."""
+        from nodes.tasks import queue_echo
+
+        try:
+            queue_echo(StoreNode.objects.get(pk=self.node_id))
+        except Exception as exc:  # no queue: the periodic check will do it
+            logger.warning("node %s: cannot queue an echo: %s", self.node_id, exc)
 
     def refresh_settings(self) -> None:
         self.ctx.del_no_match = DeleteSettings.get().del_no_match

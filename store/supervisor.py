@@ -2,7 +2,8 @@
 
 A node should run when it is controlled and either auto-start or started by a user
 (`run_requested`). Dead children restart with backoff (the first retry within a second);
-children of nodes that were stopped, changed (`updated_at`) or deleted are stopped.
+children of nodes that were stopped or deleted are stopped, and those whose AE title, port,
+address or allowed callers changed are restarted.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from types import FrameType
 
 from django.db import close_old_connections
@@ -32,10 +32,16 @@ MARK_EVERY_S = 2.0
 PR_SET_PDEATHSIG = 1
 
 
+def config_of(node: StoreNode) -> tuple[object, ...]:
+    """What the node process was started with; a change restarts it (a rename does not)."""
+    return (node.ae_title, node.port, node.bind_address, node.allowed_calling_aets,
+            node.controlled)
+
+
 @dataclass
 class NodeChild:
     node_id: int
-    config: datetime
+    config: tuple[object, ...]
     proc: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     failures: int = 0
@@ -115,7 +121,7 @@ class StoreSupervisor:
         wanted = self.wanted()
         for node_id, child in list(self.children.items()):
             node = wanted.get(node_id)
-            if node is None or node.updated_at != child.config:
+            if node is None or config_of(node) != child.config:
                 why = "stopped or deleted" if node is None else "configuration changed"
                 logger.info("store node %s: %s; stopping its process", node_id, why)
                 child.stop()
@@ -128,7 +134,7 @@ class StoreSupervisor:
         for node_id, node in wanted.items():
             if node_id not in self.children:
                 self.children[node_id] = NodeChild(
-                    node_id, node.updated_at, extra=list(self.extra_args)
+                    node_id, config_of(node), extra=list(self.extra_args)
                 )
             acted = self._tend(self.children[node_id], now) or acted
         if acted or now - self.last_mark >= MARK_EVERY_S:

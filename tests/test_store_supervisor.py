@@ -78,6 +78,10 @@ def test_it_stops_children_of_stopped_changed_or_deleted_nodes(fake_children) ->
     supervisor = StoreSupervisor()
     supervisor.supervise_once()
     first = supervisor.children[node.pk].proc
+    node.name = "renamed"  # not part of what the process runs with
+    node.save()
+    supervisor.supervise_once()
+    assert supervisor.children[node.pk].proc is first
     node.ae_title = "CHANGED"
     node.save()
     supervisor.supervise_once()
