@@ -115,10 +115,13 @@ def test_it_retries_a_quarantined_file_and_shows_the_new_outcome(
 def test_it_keeps_a_file_that_fails_again_retryable(
     client: Client, importer, tmp_path: Path
 ) -> None:
-    record = quarantined(tmp_path)
+    good = tmp_path / "good.dcm"
+    write(build_ct_rdsr(), good)
+    data = good.read_bytes()
+    record = quarantined(tmp_path, content=data[: len(data) // 2])  # truncated dose report
     login(client, importer).post(f"/imports/{record.pk}/retry/")
     attempt = ImportRecord.objects.exclude(pk=record.pk).get()
-    assert attempt.outcome == Outcome.FAILED
+    assert attempt.outcome == Outcome.FAILED, attempt.error
     assert attempt.path == record.kept_path
     assert Path(attempt.kept_path).is_file()  # still in quarantine, never deleted
     listing = client.get("/imports/", {"outcome": "failed"})
