@@ -150,5 +150,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("DOSEPORT_LOG_LEVEL", "INFO").upper()},
-    "loggers": {"pynetdicom": {"level": "WARNING"}},
+    "loggers": {
+        "pynetdicom": {"level": "WARNING"},
+        # A handler here stops run_huey adding its own (every line would print twice).
+        "huey": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
