@@ -5,7 +5,9 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from doseport.auth import VIEWER, role_required
+from imports.models import ImportRecord, Outcome
 from nodes.models import RemoteNode, StoreNode
+from qr.models import Query
 
 
 @require_GET
@@ -14,5 +16,11 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "doseport/home.html",
-        {"stores": StoreNode.objects.all(), "remotes": RemoteNode.objects.all()},
+        {
+            "stores": StoreNode.objects.all(),
+            "remotes": RemoteNode.objects.all(),
+            "recent_imports": ImportRecord.objects.select_related("store_node")[:10],
+            "failed_imports": ImportRecord.objects.filter(outcome=Outcome.FAILED).count(),
+            "recent_queries": Query.objects.all()[:5],
+        },
     )
