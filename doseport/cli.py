@@ -17,3 +17,8 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as exc:
         sys.stderr.write(f"doseport: configuration error: {exc}\n")
         sys.exit(2)
+    except BrokenPipeError:
+        # Output piped into e.g. `head` that stopped reading: no traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(1)
