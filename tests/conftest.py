@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -145,3 +146,52 @@ def spawn(process_env: dict[str, str]) -> Iterator[Callable[..., subprocess.Pope
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+
+@pytest.fixture
+def driver(tmp_path: Path) -> Iterator[Any]:
+    """Headless Debian Chromium; no background networking (the machine has no Internet)."""
+    require_tool("chromium")
+    chromedriver = require_tool("chromedriver")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for arg in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--no-first-run", "--window-size=1400,1100", f"--user-data-dir={tmp_path / 'chrome'}",
+    ):
+        options.add_argument(arg)
+    browser = webdriver.Chrome(service=Service(chromedriver), options=options)
+    browser.set_page_load_timeout(15)
+    try:
+        yield browser
+    finally:
+        browser.quit()
+
+
+@pytest.fixture
+def worker(spawn: Callable[..., subprocess.Popen[bytes]]) -> Iterator[None]:
+    """A real `doseport worker` on the test queue: tasks are queued, not run inline."""
+    from huey.contrib.djhuey import HUEY
+
+    HUEY.immediate = False
+    HUEY.flush()
+    spawn("worker", "--workers", "2")
+    try:
+        yield
+    finally:
+        HUEY.flush()
+        HUEY.immediate = True
+
+
+def fill(driver: Any, values: dict[str, str]) -> None:
+    """Type into form fields by Django's default ids (id_<name>)."""
+    from selenium.webdriver.common.by import By
+
+    for name, value in values.items():
+        field = driver.find_element(By.ID, f"id_{name}")
+        field.clear()
+        field.send_keys(value)

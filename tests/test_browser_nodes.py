@@ -3,49 +3,25 @@ each and watch the panels turn "Alive" (the echo runs in a real `doseport worker
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from huey.contrib.djhuey import HUEY
 from pynetdicom import AE
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
-from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from doseport.auth import ADMIN, set_role
 from nodes.models import RemoteNode, StoreNode
-from tests.conftest import free_port, require_tool
+from tests.conftest import fill, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 WAIT_S = 15
 ECHO_WAIT_S = 45  # includes the worker's start-up on a busy machine
-
-
-@pytest.fixture
-def driver(tmp_path: Path) -> Iterator[WebDriver]:
-    require_tool("chromium")
-    chromedriver = require_tool("chromedriver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for arg in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run", "--window-size=1400,1100", f"--user-data-dir={tmp_path / 'chrome'}",
-    ):
-        options.add_argument(arg)
-    browser = webdriver.Chrome(service=Service(chromedriver), options=options)
-    browser.set_page_load_timeout(WAIT_S)
-    try:
-        yield browser
-    finally:
-        browser.quit()
 
 
 @pytest.fixture
@@ -65,26 +41,6 @@ def peers() -> Iterator[tuple[int, int]]:
     yield ports[0], ports[1]
     for server in servers:
         server.shutdown()
-
-
-@pytest.fixture
-def worker(spawn: Callable[..., Any]) -> Iterator[None]:
-    """A real worker process on the test queue; tasks are queued, not run inline."""
-    HUEY.immediate = False
-    HUEY.flush()
-    spawn("worker", "--workers", "2")
-    try:
-        yield
-    finally:
-        HUEY.flush()
-        HUEY.immediate = True
-
-
-def fill(driver: WebDriver, values: dict[str, str]) -> None:
-    for name, value in values.items():
-        field = driver.find_element(By.ID, f"id_{name}")
-        field.clear()
-        field.send_keys(value)
 
 
 def status_of(driver: WebDriver, panel_id: str) -> str:

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
@@ -19,30 +15,9 @@ from doseport.auth import set_role
 from imports.models import Outcome, Source
 from imports.service import import_file
 from tests.builders.rdsr import CtEvent, Header, build_ct_rdsr, build_dx_image, write
-from tests.conftest import require_tool
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 WAIT_S = 15
-
-
-@pytest.fixture
-def driver(tmp_path: Path) -> Iterator[WebDriver]:
-    require_tool("chromium")
-    chromedriver = require_tool("chromedriver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for arg in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run", "--window-size=1400,1000", f"--user-data-dir={tmp_path / 'chrome'}",
-    ):
-        options.add_argument(arg)
-    browser = webdriver.Chrome(service=Service(chromedriver), options=options)
-    browser.set_page_load_timeout(WAIT_S)
-    try:
-        yield browser
-    finally:
-        browser.quit()
 
 
 def import_studies(folder: Path) -> Study:

@@ -4,67 +4,23 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from huey.contrib.djhuey import HUEY
-from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from doseport.auth import IMPORTER, set_role
 from qr.models import Query
-from tests.conftest import require_tool
+from tests.conftest import fill
 from tests.fake_remote import RDSR, FakeRemote, StoreSCP, remote_node, series_of, store_node
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 JOB_WAIT_S = 60  # includes the worker's start-up on a busy machine
-
-
-@pytest.fixture
-def driver(tmp_path: Path) -> Iterator[WebDriver]:
-    require_tool("chromium")
-    chromedriver = require_tool("chromedriver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for arg in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run", "--window-size=1400,1100", f"--user-data-dir={tmp_path / 'chrome'}",
-    ):
-        options.add_argument(arg)
-    browser = webdriver.Chrome(service=Service(chromedriver), options=options)
-    browser.set_page_load_timeout(15)
-    try:
-        yield browser
-    finally:
-        browser.quit()
-
-
-@pytest.fixture
-def worker(spawn: Callable[..., Any]) -> Iterator[None]:
-    """A real worker process: the query and move jobs run outside the web request."""
-    HUEY.immediate = False
-    HUEY.flush()
-    spawn("worker", "--workers", "2")
-    try:
-        yield
-    finally:
-        HUEY.flush()
-        HUEY.immediate = True
-
-
-def fill(d: WebDriver, values: dict[str, str]) -> None:
-    for name, value in values.items():
-        field = d.find_element(By.ID, f"id_{name}")
-        field.clear()
-        field.send_keys(value)
 
 
 @pytest.fixture
