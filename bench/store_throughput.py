@@ -145,8 +145,8 @@ class Receiver:
 
 def start_dcmtk(work: Path, parallel: bool) -> Receiver:
     port = free_port()
-    out = work / "dcmtk"
-    out.mkdir(exist_ok=True)
+    out = work / f"dcmtk-{time.monotonic_ns()}"
+    out.mkdir()
     argv = ["storescp", "-aet", "STORESCP", "-od", str(out), *(["--fork"] if parallel else []),
             str(port)]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -157,8 +157,8 @@ def start_dcmtk(work: Path, parallel: bool) -> Receiver:
 
 def start_pynetdicom(work: Path, parallel: bool) -> Receiver:
     port = free_port()
-    out = work / "pynetdicom"
-    out.mkdir(exist_ok=True)
+    out = work / f"pynetdicom-{time.monotonic_ns()}"
+    out.mkdir()
     argv = [sys.executable, "-m", "pynetdicom", "storescp", str(port), "-aet", "PYSTORESCP",
             "-od", str(out), "-q"]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -234,14 +234,23 @@ class Result:
 
 
 def run_scenario(name: str, files: list[Path], associations: int, nodelay: bool, work: Path,
-                 processes: int) -> list[Result]:
+                 processes: int, round_no: int = 0) -> list[Result]:
+    """Every receiver once; each round starts with a different receiver.
+
+    Between receivers the received files are deleted, flushed and left to age for
+    `SETTLE_S`: on this machine's ext4 (no journal) a file created within seconds of a
+    deletion costs a scan of the recently deleted inodes, and keeping every file instead
+    puts each receiver's page cache on never-touched VM memory. Either way the receiver
+    that runs next would pay for the one before it (docs/PERFORMANCE.md).
+    """
     results = []
     starters = [
         lambda: start_dcmtk(work, associations > 1),
         lambda: start_pynetdicom(work, associations > 1),
         lambda: start_doseport(work, associations > 1, processes),
     ]
-    for start in starters:
+    shift = round_no % len(starters)
+    for start in starters[shift:] + starters[:shift]:
         receiver = start()
         try:
             send(receiver, files[:2], 1, True)  # warm-up association
@@ -256,14 +265,19 @@ def run_scenario(name: str, files: list[Path], associations: int, nodelay: bool,
         print(f"{name:32s} {receiver.name:20s} {result.rate:8.1f} obj/s "
               f"{result.cpu_ms_per_object:6.2f} ms CPU/obj {rss:6.0f} MB", flush=True)
         results.append(result)
-        clean_outputs(work)
+        settle(work)
     return results
 
 
-def clean_outputs(work: Path) -> None:
+SETTLE_S = 6.0  # ext4 treats an inode as recently deleted for 5 s once it is on disk
+
+
+def settle(work: Path) -> None:
     for child in work.iterdir():
-        if child.name in ("dcmtk", "pynetdicom") or child.name.startswith("doseport-home"):
+        if child.name.startswith(("dcmtk-", "pynetdicom-", "doseport-home-")):
             shutil.rmtree(child, ignore_errors=True)
+    os.sync()
+    time.sleep(SETTLE_S)
 
 
 def table(results: list[Result]) -> str:
@@ -375,11 +389,12 @@ def main() -> None:
             ("dose SR, Nagle on (no TCP_NODELAY)", sr[: args.nagle], 1, False),
         ]
         results: list[Result] = []
-        for _ in range(args.repeat):
+        for round_no in range(args.repeat):
             for name, files, assocs, nodelay in scenarios:
                 if args.only and args.only not in name:
                     continue
-                results.extend(run_scenario(name, files, assocs, nodelay, work, args.processes))
+                results.extend(run_scenario(name, files, assocs, nodelay, work, args.processes,
+                                            round_no))
     command = "    .venv/bin/python bench/store_throughput.py " + " ".join(sys.argv[1:])
     section = "\n".join([
         HEADING,
