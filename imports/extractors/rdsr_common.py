@@ -7,12 +7,25 @@ from typing import Any
 from pydicom import Dataset
 
 from imports.extractors import header
-from imports.extractors.sr import Node
+from imports.extractors.sr import Node, tree
 
 PATIENT_CHARACTERISTICS = "121118"
 PATIENT_HEIGHT = "8302-2"
 PATIENT_WEIGHT = "29463-7"
 DEVICE_SERIAL = "121016"
+
+
+def read_report(ds: Dataset, modality_type: str = "") -> tuple[Node, dict[str, Any]]:
+    """The content tree and its study fields: how every dose SR extractor starts.
+
+    `modality_type` is set when the report kind fixes it (CT, NM); projection reports
+    decide it later from their events.
+    """
+    root = tree(ds)
+    study = report_study_fields(ds, root)
+    if modality_type:
+        study["modality_type"] = modality_type
+    return root, study
 
 
 def report_study_fields(ds: Dataset, root: Node) -> dict[str, Any]:

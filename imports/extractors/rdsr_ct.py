@@ -8,8 +8,8 @@ from pydicom import Dataset
 
 from imports.classify import CT_RDSR
 from imports.extractors.data import EventData, ReportData
-from imports.extractors.rdsr_common import dose_check, limit, report_study_fields
-from imports.extractors.sr import Node, tree
+from imports.extractors.rdsr_common import dose_check, limit, read_report
+from imports.extractors.sr import Node
 
 CT_ACCUMULATED = "113811"
 CT_ACQUISITION = "113819"
@@ -19,9 +19,7 @@ CT_SOURCE_PARAMETERS = "113831"
 
 
 def extract(ds: Dataset) -> ReportData:
-    root = tree(ds)
-    study = report_study_fields(ds, root)
-    study["modality_type"] = "CT"
+    root, study = read_report(ds, modality_type="CT")
     accumulated = root.first(CT_ACCUMULATED)
     if accumulated is not None:
         study["dlp_total_mGycm"] = accumulated.num("113813", "mGy.cm")

@@ -8,8 +8,8 @@ from pydicom import Dataset
 
 from imports.classify import NM_RDSR
 from imports.extractors.data import ReportData
-from imports.extractors.rdsr_common import limit, report_study_fields
-from imports.extractors.sr import Node, tree
+from imports.extractors.rdsr_common import limit, read_report
+from imports.extractors.sr import Node
 
 ADMINISTRATION = "113502"
 AGENT = ("F-61FDB", "349358000")
@@ -21,9 +21,7 @@ SUBJECT_SEX = "121032"
 
 
 def extract(ds: Dataset) -> ReportData:
-    root = tree(ds)
-    study = report_study_fields(ds, root)
-    study["modality_type"] = "NM"
+    root, study = read_report(ds, modality_type="NM")
     administrations = [
         _administration(node, i) for i, node in enumerate(root.all(ADMINISTRATION))
     ]

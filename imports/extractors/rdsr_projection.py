@@ -14,8 +14,8 @@ from pydicom import Dataset
 
 from imports.classify import PROJECTION_RDSR
 from imports.extractors.data import EventData, ReportData
-from imports.extractors.rdsr_common import limit, report_study_fields
-from imports.extractors.sr import Node, tree
+from imports.extractors.rdsr_common import limit, read_report
+from imports.extractors.sr import Node
 
 ACCUMULATED = "113702"
 EVENT = "113706"
@@ -48,8 +48,7 @@ class Index:
 
 
 def extract(ds: Dataset) -> ReportData:
-    root = tree(ds)
-    study = report_study_fields(ds, root)
+    root, study = read_report(ds)
     events = [_event(node, i) for i, node in enumerate(root.all(EVENT))]
     study["modality_type"] = modality_type(root, events)
     report = ReportData(kind=PROJECTION_RDSR, study=study, events=events)
