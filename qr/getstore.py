@@ -56,4 +56,5 @@ class GetReceiver:
 
         paths, self.pending = self.pending, []
         for path in paths:
+            self.move.beat()  # a large series takes a while to import
             import_file(path, Source.QUERY, self.move.store_id)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import time
 from typing import Any
 
 from django.conf import settings
@@ -20,9 +23,20 @@ class Status(models.TextChoices):
 
 FINAL = {Status.COMPLETE, Status.PARTIAL, Status.FAILED, Status.CANCELLED}
 
+# A running job writes its heartbeat at most this often (a cheap UPDATE, on responses).
+HEARTBEAT_EVERY_S = 30.0
+
+
+def worker_id() -> str:
+    """Who runs a job: host and process id (the worker, or `doseport qr` in-process)."""
+    return f"{socket.gethostname()}:{os.getpid()}"[:128]
+
 
 class Job(models.Model):
-    """What a Query and a Move share: status, timings, errors, cancel flag, progress text."""
+    """What a Query and a Move share: status, timings, errors, cancel flag, progress text.
+
+    `worker` and `heartbeat_at` let qr.lease fail a job whose worker died while running it.
+    """
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -31,6 +45,15 @@ class Job(models.Model):
     errors = models.JSONField(default=list, blank=True)
     message = models.CharField(max_length=500, blank=True, default="")
     cancel_requested = models.BooleanField(default=False)
+    worker = models.CharField(
+        max_length=128, blank=True, default="", help_text="host:pid of the process running it"
+    )
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="last sign of life while running (qr.lease reaps)"
+    )
+
+    # monotonic time of this process's last heartbeat write (not a field)
+    last_beat: float = -HEARTBEAT_EVERY_S
 
     class Meta:
         abstract = True
@@ -52,14 +75,28 @@ class Job(models.Model):
     def set_message(self, text: str) -> None:
         self.message = text[:500]
         type(self)._default_manager.filter(pk=self.pk).update(message=self.message)
+        self.beat()
         listener = getattr(self, "on_message", None)
         if listener is not None:
             listener(self.message)
 
     def start(self) -> None:
         self.status = Status.RUNNING
-        self.started_at = timezone.now()
-        self.save(update_fields=["status", "started_at"])
+        self.started_at = self.heartbeat_at = timezone.now()
+        self.worker = worker_id()
+        self.last_beat = time.monotonic()
+        self.save(update_fields=["status", "started_at", "heartbeat_at", "worker"])
+
+    def beat(self) -> None:
+        """Refresh the heartbeat if the last one is older than HEARTBEAT_EVERY_S; cheap to call."""
+        now = time.monotonic()
+        if now - self.last_beat < HEARTBEAT_EVERY_S:
+            return
+        self.last_beat = now
+        self.heartbeat_at = timezone.now()
+        type(self)._default_manager.filter(pk=self.pk, status=Status.RUNNING).update(
+            heartbeat_at=self.heartbeat_at
+        )
 
     def finish(self, status: str, message: str = "") -> None:
         self.status = status

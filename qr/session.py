@@ -24,7 +24,11 @@ class QueryStopped(Exception):
 
 
 class CancelCheck:
-    """Ask the database whether cancel was requested, at most every `interval` seconds."""
+    """Ask the database whether cancel was requested, at most every `interval` seconds.
+
+    The engines call it before each request and on each pending response, so it also keeps
+    the job's heartbeat fresh (`Job.beat` writes at most every HEARTBEAT_EVERY_S).
+    """
 
     def __init__(self, job: Any, interval: float = 0.5) -> None:
         self.job = job
@@ -33,6 +37,7 @@ class CancelCheck:
         self.wanted = False
 
     def __call__(self) -> bool:
+        self.job.beat()
         now = time.monotonic()
         if not self.wanted and now - self.last >= self.interval:
             self.last = now

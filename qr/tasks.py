@@ -1,4 +1,4 @@
-"""Huey jobs: query, move and the scheduler tick. Bodies live in qr.jobs."""
+"""Huey jobs: query, move, the scheduler tick and the reaper. Bodies live in qr.jobs/lease."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from django.utils import timezone
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
-from qr import jobs
+from qr import jobs, lease
 
 
 @db_task()
@@ -31,3 +31,9 @@ def scheduled_queries_task() -> int:
 def link_arrivals_task() -> int:
     """Objects keep arriving (and being imported) after a move ends: link them for a day."""
     return jobs.link_recent_arrivals(timezone.now())
+
+
+@db_periodic_task(crontab(minute="*"))
+def reap_stale_jobs_task() -> int:
+    """Fail queries and moves whose worker died mid-job (no heartbeat, see qr.lease)."""
+    return len(lease.reap_stale(timezone.now()))

@@ -8,9 +8,11 @@ import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
+from django.utils import timezone
 
 from lib.dicom import echo
 from nodes.models import RemoteNode, StoreNode
+from qr import lease
 from qr.arrivals import link_arrivals
 from qr.jobs import new_move, new_query
 from qr.models import Move, Query, Status
@@ -140,6 +142,8 @@ class Command(BaseCommand):
         sys.stderr.flush()
 
     def run(self, options: dict[str, Any]) -> int:
+        # sites that script `doseport qr` from cron may run no worker, hence no periodic reaper
+        lease.reap_stale(timezone.now())
         if options["retrieve"]:
             return self.retrieve_again(options)
         remote = _node(RemoteNode, options["qr_id"], "remote node")
