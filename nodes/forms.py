@@ -14,13 +14,28 @@ ADVANCED_STORE_FIELDS = ("controlled", "auto_start", "allowed_calling_aets", "ho
 
 
 class PortWarningMixin:
-    """A port below 1024 is accepted; the form carries a warning to show next to it."""
+    """A port below 1024 is accepted; the form carries a warning to show next to it.
+
+    Submitted forms warn about the port submitted, unsubmitted ones (edit page) about the
+    node's current port.
+    """
 
     cleaned_data: dict[str, Any]
+    is_bound: bool
 
     @property
     def port_warning(self) -> str:
-        return v.port_warning(getattr(self, "cleaned_data", {}).get("port"))
+        if self.is_bound:
+            return v.port_warning(getattr(self, "cleaned_data", {}).get("port"))
+        return v.port_warning(getattr(self, "initial", {}).get("port"))
+
+
+def typed_port_warning(raw: str) -> str:
+    """The warning for a port being typed (empty while it is not a whole number)."""
+    try:
+        return v.port_warning(int(raw.strip()))
+    except ValueError:
+        return ""
 
 
 class StoreNodeForm(PortWarningMixin, forms.ModelForm):

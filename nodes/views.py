@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from doseport.auth import ADMIN, IMPORTER, VIEWER, role_required
 from nodes import services
-from nodes.forms import DeleteSettingsForm, RemoteNodeForm, StoreNodeForm
+from nodes.forms import DeleteSettingsForm, RemoteNodeForm, StoreNodeForm, typed_port_warning
 from nodes.models import DeleteSettings, RemoteNode, StoreNode
 from nodes.tasks import queue_echo
 
@@ -56,6 +56,10 @@ def node_edit(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
 def _node_form(
     request: HttpRequest, kind: str, form: StoreNodeForm | RemoteNodeForm
 ) -> HttpResponse:
+    if kind == services.STORE and request.headers.get("HX-Request") and "port" in request.GET:
+        # The port field asks while the user types; the same warning shows after saving.
+        warning = typed_port_warning(request.GET["port"])
+        return render(request, "nodes/node_form_port_warning.html", {"warning": warning})
     adding = form.instance.pk is None
     if request.method == "POST" and form.is_valid():
         node = form.save()
