@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import struct
 import threading
 import time
 import zlib
@@ -25,28 +24,34 @@ from pydicom import Dataset
 from pydicom.filereader import read_dataset
 from pydicom.tag import BaseTag
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ImplicitVRLittleEndian
-from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, evt
+from pynetdicom import evt
 
 from imports.classify import classify, classify_sop_class
-from store import wakeup
+from store import fastpath, wakeup
 from store.spool import Spool
+from store.wire import (
+    CANNOT_UNDERSTAND,
+    OUT_OF_RESOURCES,
+    PREAMBLE,
+    PROCESSING_FAILURE,
+    SUCCESS,
+    file_meta_bytes,
+)
+
+__all__ = [
+    "CANNOT_UNDERSTAND", "OUT_OF_RESOURCES", "PROCESSING_FAILURE", "SUCCESS", "NodeContext",
+    "handle_store", "handlers_for",
+]
 
 logger = logging.getLogger(__name__)
 
-SUCCESS = 0x0000
-OUT_OF_RESOURCES = 0xA700
-CANNOT_UNDERSTAND = 0xC000
-PROCESSING_FAILURE = 0x0110
 # The header peek of an image stops before the SR content tree position (nothing an
 # image classifier reads comes later) and so before the pixel data. A structured report
 # is read up to the pixel data position: its classifier may look into the content tree.
 PEEK_STOP = 0x0040A730
 PEEK_STOP_SR = 0x7FE00000
 SR_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
-PREAMBLE = b"\x00" * 128 + b"DICM"
 MAX_READ = 64 * 1024 * 1024
-IMPLEMENTATION_CLASS_UID = PYNETDICOM_IMPLEMENTATION_UID
-IMPLEMENTATION_VERSION = "DOSEPORT"
 
 
 def _enqueue_import(path: Path, node_id: int) -> None:
@@ -88,6 +93,7 @@ class NodeContext:
     del_no_match: bool = False
     network_timeout: float = 60.0
     event_driven: bool = False
+    fast_lane: bool = False
     enqueue: Callable[[Path, int], None] = _enqueue_import
     counters: Counters = field(default_factory=Counters)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -102,35 +108,36 @@ class NodeContext:
         with self.lock:
             return Counters(**vars(self.counters))
 
+    def stored(self, info: AssocInfo | None, size: int) -> None:
+        with self.lock:
+            self.counters.objects_received += 1
+            self.counters.bytes_received += size
+            self.counters.last_object_at = time.time()
+        if info is not None:
+            info.objects += 1
 
-def _element(tag: int, vr: bytes, value: bytes) -> bytes:
-    group, elem = tag >> 16, tag & 0xFFFF
-    if vr == b"OB":
-        return struct.pack("<HH2sHI", group, elem, vr, 0, len(value)) + value
-    return struct.pack("<HH2sH", group, elem, vr, len(value)) + value
+    def discarded(self, info: AssocInfo | None) -> None:
+        with self.lock:
+            self.counters.objects_discarded += 1
+        if info is not None:
+            info.objects += 1
 
+    def failed(self, info: AssocInfo | None, message: str) -> None:
+        with self.lock:
+            self.counters.objects_failed += 1
+            self.counters.last_error = message
+            self.counters.last_error_at = time.time()
+        if info is not None:
+            info.failed += 1
 
-def _padded(text: str, pad: bytes) -> bytes:
-    raw = text.encode("ascii", "replace")
-    return raw + pad if len(raw) % 2 else raw
-
-
-def file_meta_bytes(sop_class: str, sop_uid: str, transfer_syntax: str, source_aet: str) -> bytes:
-    """File meta information (group 0002, explicit VR little endian) for a received object.
-
-    Encoded by hand: building a pydicom FileMetaDataset and encoding it costs about as
-    much as the rest of the handler.
-    """
-    body = b"".join((
-        _element(0x00020001, b"OB", b"\x00\x01"),
-        _element(0x00020002, b"UI", _padded(sop_class, b"\x00")),
-        _element(0x00020003, b"UI", _padded(sop_uid, b"\x00")),
-        _element(0x00020010, b"UI", _padded(transfer_syntax, b"\x00")),
-        _element(0x00020012, b"UI", _padded(IMPLEMENTATION_CLASS_UID, b"\x00")),
-        _element(0x00020013, b"SH", _padded(IMPLEMENTATION_VERSION, b" ")),
-        _element(0x00020016, b"AE", _padded(source_aet[:16], b" ")) if source_aet else b"",
-    ))
-    return _element(0x00020000, b"UL", struct.pack("<I", len(body))) + body
+    def enqueue_import(self, path: Path) -> None:
+        """Hand a spooled object to the import queue; a failure only leaves it for the
+        recovery sweep (the object is already durable)."""
+        try:
+            self.enqueue(path, self.node_id)
+        except Exception as exc:
+            logger.error("node %s: enqueue of %s failed: %s", self.node_id, path.name, exc)
+            self.error(f"import queue unavailable: {exc}")
 
 
 def _status(code: int, comment: str) -> Dataset:
@@ -207,13 +214,10 @@ def handle_store(event: evt.Event, ctx: NodeContext) -> int | Dataset:
         unmatched = is_unmatched(event, sop_class)
         if isinstance(unmatched, Dataset):
             logger.warning("node %s: %s for %s", ctx.node_id, unmatched.ErrorComment, sop_uid)
-            _count_failure(ctx, info, f"unreadable object {sop_uid}")
+            ctx.failed(info, f"unreadable object {sop_uid}")
             return unmatched
         if unmatched and ctx.del_no_match:
-            with ctx.lock:
-                ctx.counters.objects_discarded += 1
-            if info is not None:
-                info.objects += 1
+            ctx.discarded(info)
             return SUCCESS
         stream = cast(BytesIO, request.DataSet).getbuffer()
         header = PREAMBLE + file_meta_bytes(
@@ -224,23 +228,12 @@ def handle_store(event: evt.Event, ctx: NodeContext) -> int | Dataset:
             path = ctx.spool.write((header, stream), sop_uid)
         except OSError as exc:
             logger.error("node %s: cannot spool %s: %s", ctx.node_id, sop_uid, exc)
-            _count_failure(ctx, info, f"cannot write to the spool: {exc}")
+            ctx.failed(info, f"cannot write to the spool: {exc}")
             return OUT_OF_RESOURCES
         size = len(stream)
         stream.release()
-        try:
-            ctx.enqueue(path, ctx.node_id)
-        except Exception as exc:
-            # The object is durable in the spool; the recovery sweep enqueues it later.
-            logger.error("node %s: enqueue of %s failed: %s", ctx.node_id, path.name, exc)
-            ctx.error(f"import queue unavailable: {exc}")
-        with ctx.lock:
-            counters = ctx.counters
-            counters.objects_received += 1
-            counters.bytes_received += size
-            counters.last_object_at = time.time()
-        if info is not None:
-            info.objects += 1
+        ctx.enqueue_import(path)
+        ctx.stored(info, size)
         logger.debug(
             "node %s: stored %s in %.1f ms", ctx.node_id, sop_uid,
             (time.perf_counter() - started) * 1000,
@@ -250,15 +243,6 @@ def handle_store(event: evt.Event, ctx: NodeContext) -> int | Dataset:
         logger.exception("node %s: C-STORE handler failed", ctx.node_id)
         ctx.error(f"C-STORE handler failed: {exc}")
         return _status(PROCESSING_FAILURE, f"internal error: {type(exc).__name__}")
-
-
-def _count_failure(ctx: NodeContext, info: AssocInfo | None, message: str) -> None:
-    with ctx.lock:
-        ctx.counters.objects_failed += 1
-        ctx.counters.last_error = message
-        ctx.counters.last_error_at = time.time()
-    if info is not None:
-        info.failed += 1
 
 
 def handle_echo(event: evt.Event, ctx: NodeContext) -> int:
@@ -375,6 +359,8 @@ def handle_conn_open(event: evt.Event, ctx: NodeContext) -> None:
     sock.recv = _fast_recv(sock, event.assoc, quickack)
     if ctx.event_driven:
         wakeup.attach(event.assoc)
+    if ctx.fast_lane:
+        fastpath.attach(event.assoc, ctx)
 
 
 def handlers_for(ctx: NodeContext) -> list[tuple[Any, Callable[..., Any], list[Any]]]:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
+from django.conf import settings as django_settings
 from django.db import close_old_connections
 from django.utils import timezone
 from pynetdicom import AE
@@ -75,7 +76,7 @@ class NodeProcess:
         self.spool = Spool.for_node(node.pk)
         self.ctx = NodeContext(
             node_id=node.pk, spool=self.spool, network_timeout=self.settings.network_timeout,
-            event_driven=True,
+            event_driven=True, fast_lane=django_settings.STORE_FAST_LANE,
         )
         self.ae: AE | None = None
         self.server: ThreadedAssociationServer | None = None

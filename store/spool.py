@@ -83,40 +83,34 @@ class Spool:
         uid = _UNSAFE.sub("_", sop_instance_uid)[:64] or "no-uid"
         return f"{uid}.{secrets.token_hex(6)}.dcm"
 
-    def write(self, chunks: Iterable[bytes], sop_instance_uid: str) -> Path:
-        """Write, fsync, rename into in/<day>, fsync that folder. Raises OSError; leaves
-        nothing behind."""
+    def open_part(self) -> SpoolPart:
+        """Start an object in tmp/; the caller writes it and then commits or discards it.
+
+        Raises OSError (spool missing, read-only, no inodes left)."""
         try:
             day = self.ensure()
         except OSError:
             self._ready = False
             raise
         tmp = self.tmp_dir / f"{os.getpid()}-{secrets.token_hex(8)}.part"
-        final = day / self.final_name(sop_instance_uid)
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
-            try:
-                for chunk in chunks:
-                    view = memoryview(chunk)
-                    while view:
-                        written = os.write(fd, view)
-                        view = view[written:]
-                if self.durable:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.rename(tmp, final)
-            if self.durable:
-                _fsync_dir(day)
-        except BaseException:
-            for leftover in (tmp, final):
-                try:
-                    leftover.unlink()
-                except OSError:
-                    pass
+        except OSError:
             self._ready = False
             raise
-        return final
+        return SpoolPart(self, day, tmp, fd)
+
+    def write(self, chunks: Iterable[bytes], sop_instance_uid: str) -> Path:
+        """Write, fsync, rename into in/<day>, fsync that folder. Raises OSError; leaves
+        nothing behind."""
+        part = self.open_part()
+        try:
+            for chunk in chunks:
+                part.write(chunk)
+            return part.commit(sop_instance_uid)
+        except BaseException:
+            part.discard()
+            raise
 
     def clean_tmp(self) -> int:
         """Remove partial files of dead writers (never acknowledged); returns how many."""
@@ -169,3 +163,72 @@ class Spool:
     def files(self) -> list[Path]:
         """Every complete object in the spool (tests and tools)."""
         return self.spooled()
+
+
+class SpoolPart:
+    """One object on its way into the spool: a file in tmp/ until `commit()`.
+
+    `write()` and `commit()` raise OSError; after any error (or `discard()`) nothing of
+    the object is left on disk and the part accepts no more calls.
+    """
+
+    def __init__(self, spool: Spool, day: Path, tmp: Path, fd: int) -> None:
+        self.spool = spool
+        self.day = day
+        self.tmp = tmp
+        self.fd: int | None = fd
+        self.size = 0
+
+    @property
+    def open(self) -> bool:
+        return self.fd is not None
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self.fd is None:
+            raise OSError("spool part already closed")
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.write(self.fd, view)
+                view = view[written:]
+                self.size += written
+        except BaseException:
+            self.discard()
+            raise
+        finally:
+            view.release()
+
+    def commit(self, sop_instance_uid: str) -> Path:
+        """fsync the file, rename it into in/<day>, fsync the folder; returns its path."""
+        if self.fd is None:
+            raise OSError("spool part already closed")
+        final = self.day / self.spool.final_name(sop_instance_uid)
+        try:
+            if self.spool.durable:
+                os.fsync(self.fd)
+            os.close(self.fd)
+            self.fd = None
+            os.rename(self.tmp, final)
+            if self.spool.durable:
+                _fsync_dir(self.day)
+        except BaseException:
+            self.discard(final)
+            raise
+        return final
+
+    def discard(self, final: Path | None = None) -> None:
+        """Close and remove whatever was written (idempotent)."""
+        if self.fd is not None:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+            self.fd = None
+        for leftover in (self.tmp, final):
+            if leftover is None:
+                continue
+            try:
+                leftover.unlink()
+            except OSError:
+                pass
+        self.spool._ready = False
