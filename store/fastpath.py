@@ -59,6 +59,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ESTABLISHED = "Sta6"
+# A spool part opened ahead for the next object is used only while this young: the
+# spool's clean-up removes our own temporary files after an hour.
+SPARE_MAX_AGE_S = 60.0
 STORAGE_PREFIX = "1.2.840.10008.5.1.4.1.1."
 PDU_TYPES = (0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07)
 
@@ -89,6 +92,7 @@ class FastLane:
         self.command: list[tuple[int, int, bytes]] = []  # fragments of a command set
         self.passing = False  # pynetdicom owns the data set now arriving
         self.incoming: Incoming | None = None
+        self.spare: tuple[SpoolPart, float] | None = None
 
     # -- reading -----------------------------------------------------------------------
     def read_pdu(self) -> None:
@@ -200,7 +204,7 @@ class FastLane:
                             started=time.perf_counter())
         if not incoming.discard:
             try:
-                incoming.part = ctx.spool.open_part()
+                incoming.part = self.take_part()
                 incoming.part.write(PREAMBLE + file_meta_bytes(
                     sop_class, sop_uid, str(context.transfer_syntax[0]),
                     str(self.assoc.requestor.ae_title).strip(),
@@ -243,6 +247,8 @@ class FastLane:
                 ctx.enqueue_import(path)
                 ctx.stored(info, incoming.size)
         self.respond(incoming, status, comment)
+        if status == SUCCESS and not incoming.discard:
+            self.open_spare()
         logger.debug("node %s: stored %s in %.1f ms", ctx.node_id, incoming.sop_uid,
                      (time.perf_counter() - incoming.started) * 1000)
 
@@ -252,8 +258,28 @@ class FastLane:
         peer_max = self.assoc.requestor.maximum_length
         self.dul.socket.send(command_pdus(incoming.context_id, command, peer_max))
 
+    def take_part(self) -> SpoolPart:
+        spare, self.spare = self.spare, None
+        if spare is not None:
+            part, opened = spare
+            if time.monotonic() - opened < SPARE_MAX_AGE_S:
+                return part
+            part.discard()
+        return self.ctx.spool.open_part()
+
+    def open_spare(self) -> None:
+        """Create the next object's file while the sender prepares it: creating a file
+        is the second most expensive step per object after writing its bytes."""
+        try:
+            self.spare = (self.ctx.spool.open_part(), time.monotonic())
+        except OSError:
+            self.spare = None  # the next object opens its own part and reports the error
+
     def drop_incoming(self) -> None:
         """The association ended or broke inside an object: nothing of it stays."""
+        spare, self.spare = self.spare, None
+        if spare is not None:
+            spare[0].discard()
         incoming, self.incoming = self.incoming, None
         if incoming is not None and incoming.part is not None:
             incoming.part.discard()
