@@ -143,10 +143,7 @@ def echo(peer: Peer) -> EchoResult:
     try:
         rsp = assoc.send_c_echo()
     finally:
-        if assoc.is_established:
-            assoc.release()
-        else:
-            assoc.abort()
+        close(assoc)
     rtt_ms = (time.perf_counter() - started) * 1000
     status = getattr(rsp, "Status", None)
     if status is None:
@@ -214,15 +211,49 @@ def _counts(rsp: Any, into: MoveProgress) -> None:
             setattr(into, name, int(value))
 
 
+class _Exchange:
+    """The response loop of one C-FIND, C-MOVE or C-GET request.
+
+    `pending()` sends C-CANCEL once when `should_cancel()` says so; what pynetdicom raises
+    mid-exchange (peer gone, malformed reply) ends the loop as `result.reason` instead.
+    """
+
+    def __init__(
+        self, assoc: Association, result: FindResult | MoveResult, what: str, model: str,
+        msg_id: int, should_cancel: Any,
+    ) -> None:
+        self.assoc = assoc
+        self.result = result
+        self.what = what
+        self.model = model
+        self.msg_id = msg_id
+        self.should_cancel = should_cancel
+        self.cancel_sent = False
+
+    def __enter__(self) -> _Exchange:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: Any) -> bool:
+        if not isinstance(exc, RuntimeError | ValueError | AttributeError):
+            return False
+        self.result.reason = f"{self.what} failed: {exc}"
+        self.result.association_lost = not self.assoc.is_established
+        return True
+
+    def pending(self) -> None:
+        if self.should_cancel is not None and not self.cancel_sent and self.should_cancel():
+            self.assoc.send_c_cancel(self.msg_id, query_model=self.model)
+            self.cancel_sent = True
+
+
 def find(
     assoc: Association, identifier: Any, should_cancel: Any = None, msg_id: int = 1
 ) -> FindResult:
     """One Study Root C-FIND; collects the pending identifiers. Never raises for DICOM trouble."""
     result = FindResult(ok=False)
-    cancel_sent = False
-    try:
-        responses = assoc.send_c_find(identifier, STUDY_ROOT_FIND, msg_id=msg_id)
-        for status, match in responses:
+    with _Exchange(assoc, result, "C-FIND", STUDY_ROOT_FIND, msg_id, should_cancel) as exchange:
+        for status, match in assoc.send_c_find(identifier, STUDY_ROOT_FIND, msg_id=msg_id):
             code = getattr(status, "Status", None)
             if code is None:
                 result.association_lost = not assoc.is_established
@@ -231,18 +262,13 @@ def find(
             if code in (0xFF00, 0xFF01):
                 if match is not None:
                     result.matches.append(match)
-                if should_cancel is not None and not cancel_sent and should_cancel():
-                    assoc.send_c_cancel(msg_id, query_model=STUDY_ROOT_FIND)
-                    cancel_sent = True
+                exchange.pending()
                 continue
             result.status = code
             result.cancelled = code == CANCEL
             result.ok = code == 0x0000
             if not result.ok and not result.cancelled:
                 result.reason = f"C-FIND answered status 0x{code:04X}"
-    except (RuntimeError, ValueError, AttributeError) as exc:
-        result.reason = f"C-FIND failed: {exc}"
-        result.association_lost = not assoc.is_established
     return result
 
 
@@ -276,8 +302,7 @@ def _retrieve_loop(
     on_pending: Any, should_cancel: Any,
 ) -> MoveResult:
     result = MoveResult(ok=False)
-    cancel_sent = False
-    try:
+    with _Exchange(assoc, result, "retrieve", model, msg_id, should_cancel) as exchange:
         for status, ident in responses:
             code = getattr(status, "Status", None)
             if code is None:
@@ -291,9 +316,7 @@ def _retrieve_loop(
             if code == 0xFF00:
                 if on_pending is not None:
                     on_pending(result.progress)
-                if should_cancel is not None and not cancel_sent and should_cancel():
-                    assoc.send_c_cancel(msg_id, query_model=model)
-                    cancel_sent = True
+                exchange.pending()
                 continue
             result.status = code
             result.cancelled = code == CANCEL
@@ -307,9 +330,6 @@ def _retrieve_loop(
                 result.reason = f"partial success (0x{code:04X}): some sub-operations failed"
             elif not result.ok and not result.cancelled:
                 result.reason = f"retrieve answered status 0x{code:04X}"
-    except (RuntimeError, ValueError, AttributeError) as exc:
-        result.reason = f"retrieve failed: {exc}"
-        result.association_lost = not assoc.is_established
     return result
 
 
