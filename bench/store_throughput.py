@@ -315,35 +315,44 @@ NOTES = """
 Targets (issue 4) on this machine with durable writes: CT over one association >= 0.45x
 DCMTK storescp; CT over 4 associations >= 0.6x (several processes allowed); dose reports:
 receiver CPU per object <= DCMTK storescp's; CT >= 1.5x pynetdicom's stock storescp. Read
-the table against them; the numbers move by 20-40 % between runs because the two cores are
-shared with other jobs (the ranges show it), and DCMTK's own rate moves as much.
+the table against them. The two cores and the disk are shared with whatever else runs, so
+rates move by 20-40 % between runs (the ranges show it), DCMTK's as much as ours; receiver
+CPU per object is the steadier figure.
 
-What the node does per object, and what was changed to get here (profiled with py-spy):
+Where the time goes per object, and what was changed to get here (py-spy and perf):
 
-- pynetdicom polls: its association and DUL threads sleep 1 ms per loop, so each C-STORE
-  waited up to three polling periods (PDUs in, message to the handler, response out) and
-  every idle association cost 2,000 wake-ups/s. `store/wakeup.py` makes both loops wait
-  on events instead (DUL: `select()` on the socket and a wake-up pipe; association: an
-  Event set when a message is queued). CT, one association, no disk writes: 187 -> 450
-  objects/s in the same run.
+- The fast lane (store/fastpath.py, on by default, `DOSEPORT_STORE_FAST_LANE`): a
+  C-STORE whose SOP class settles the import question (CT and other images, dose
+  reports) is handled in the thread that reads the socket. Its data set fragments go
+  from the receive buffer straight into the spool file, the command sets are decoded and
+  encoded by hand (store/wire.py; the response is byte-for-byte what pynetdicom sends),
+  and the response goes out from the same thread. pynetdicom's path (PDU objects, state
+  machine, DIMSE reassembly, a second thread, pydicom command sets) cost ~2 ms of CPU per
+  CT image; the node now needs 1.2-1.5 ms per CT image including the file system. Objects
+  whose class needs a header peek (DX, MG, NM, Secondary Capture, generic SR) and every
+  other message still take pynetdicom's path.
+- What is left is mostly the file system: writing 512 KB into the page cache, creating
+  the file, fsync of the file and of its folder. The next object's file is created right
+  after the response is sent, while the sender reads its next file.
+- This machine's ext4 has no journal. There, creating a file within seconds of deleting
+  others costs a scan of the recently deleted inodes (`recently_deleted()` was a quarter
+  of the node's CPU in one profile), and a file system that keeps every file puts each new
+  page-cache page on never-touched VM memory. The bench therefore deletes, syncs and waits
+  6 s between receivers and rotates their order per round, so that no receiver pays for
+  the files of the one before it.
+- pynetdicom polls: its association and DUL threads sleep 1 ms per loop. `store/wakeup.py`
+  makes both loops wait on events instead (DUL: `select()` on the socket and a wake-up
+  pipe; association: an Event set when a message is queued).
 - pynetdicom deep-copies the supported contexts (170 storage classes x 39 transfer
   syntaxes) for every association: 66 -> 29 ms per association set-up with a shared copy.
-- The socket is read into one preallocated buffer (pynetdicom reads 4 KiB pieces), and the
-  file meta header is encoded by hand (pydicom's FileMetaDataset took as long as the rest
-  of the handler).
-- Left per CT object: ~1.6 ms CPU in pynetdicom's PDU decoding and DIMSE reassembly (one
-  copy of every fragment), the spool write with two fsyncs (file and folder: 0.6-2 ms of
-  wall time on this disk, depending on the load) and ~0.2 ms to enqueue the import. One
-  association is a strict request/response chain, so the fsync cannot overlap the next
-  object; several associations overlap it, and `--processes N` (SO_REUSEPORT) adds CPU,
-  but the kernel spreads 4 connections over 2 listeners by a hash, so some runs put 3 or
-  4 on one process (the low end of the range).
+- 4 associations: `--processes N` listeners share the port (SO_REUSEPORT). The kernel
+  spreads connections by a hash, so some runs put 3 of 4 on one process.
 - Nagle: DCMTK without `TCP_NODELAY=1` sends each PDU in two writes and the second waits
   for the receiver's delayed ACK (~40 ms). The node re-arms `TCP_QUICKACK` before every
   read, so such a sender is not slowed down (last row), where DCMTK storescp and
   pynetdicom storescp fall to ~18 objects/s.
-- Dose reports: the sender (storescu parses every SR) limits objects/s; the node needs
-  less CPU per report than DCMTK storescp, which parses the whole SR tree before writing.
+- Dose reports: the sender (storescu parses every SR) limits objects/s; compare receiver
+  CPU per report.
 """
 
 

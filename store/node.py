@@ -24,14 +24,13 @@ from django.utils import timezone
 from pynetdicom import AE
 from pynetdicom.transport import ThreadedAssociationServer
 
-from doseport.processes import doseport_argv
+from doseport.processes import die_with_parent, doseport_argv
 from nodes.models import DeleteSettings, StoreNode
 from store import recovery, wakeup
 from store.ae import AESettings, StoreServer, make_store_ae
 from store.handlers import Counters, NodeContext, handlers_for
 from store.models import HEARTBEAT_S, State, StoreRuntime
 from store.spool import Spool
-from store.supervisor import die_with_parent
 
 logger = logging.getLogger(__name__)
 
