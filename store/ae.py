@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,10 @@ RADIOPHARMACEUTICAL_RDSR = "1.2.840.10008.5.1.4.1.1.88.68"
 PATIENT_RDSR = "1.2.840.10008.5.1.4.1.1.88.73"
 ENHANCED_XRAY_RDSR = "1.2.840.10008.5.1.4.1.1.88.76"
 DOSE_SR_CLASSES = (RADIOPHARMACEUTICAL_RDSR, PATIENT_RDSR, ENHANCED_XRAY_RDSR)
+# Processes sharing a node's port: the more associations one serves, the longer it lets
+# the others take a new connection first.
+ACCEPT_DEFER_S = 0.01
+ACCEPT_DEFER_MAX_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -44,10 +49,9 @@ class AESettings:
     dimse_timeout: float = 60.0
     network_timeout: float = 60.0
     connection_timeout: float = 10.0
-    reuse_port: bool = False
 
     @classmethod
-    def for_node(cls, node: StoreNode, reuse_port: bool = False) -> AESettings:
+    def for_node(cls, node: StoreNode) -> AESettings:
         allowed = list(node.allowed_calling_aet_list)
         if allowed and settings.AE_TITLE not in allowed:
             # Doseport's own health check (C-ECHO as the site AE title) must get through.
@@ -57,7 +61,6 @@ class AESettings:
             port=node.port,
             bind_address=node.bind_address,
             allowed_calling_aets=tuple(allowed),
-            reuse_port=reuse_port,
         )
 
     @property
@@ -128,15 +131,43 @@ class SharedContexts(list[PresentationContext]):
 
 
 class StoreServer(ThreadedAssociationServer):
-    """pynetdicom's threaded server with shared contexts, optionally sharing its port."""
+    """pynetdicom's threaded server with shared contexts, optionally sharing its
+    listening socket with other processes of the same node.
 
-    reuse_port = False
+    `shared`: the socket is accepted from by several processes. Each waits in select();
+    a process that already serves associations waits `ACCEPT_DEFER_S` per open
+    association before it accepts, so the least busy process takes the connection. The
+    socket is non-blocking: the others find nothing to accept and go back to waiting.
+    `listen_fd`: a helper process adopts the main process's listening socket instead of
+    binding its own.
+    """
+
+    shared = False
+    listen_fd: int | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.contexts = SharedContexts(self.contexts)
 
     def server_bind(self) -> None:
-        if self.reuse_port and self.socket is not None:
-            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        super().server_bind()
+        if self.listen_fd is None:
+            super().server_bind()
+            return
+        if self.socket is not None:
+            self.socket.close()
+        self.socket = socket.socket(fileno=self.listen_fd)
+        self.server_address = self.socket.getsockname()
+
+    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
+        if self.shared or self.listen_fd is not None:
+            busy = len(self.ae.active_associations)
+            if busy:
+                time.sleep(min(busy * ACCEPT_DEFER_S, ACCEPT_DEFER_MAX_S))
+        return super().get_request()
+
+    def server_activate(self) -> None:
+        if self.listen_fd is None:
+            super().server_activate()  # listen()
+        if self.shared or self.listen_fd is not None:
+            assert self.socket is not None
+            self.socket.setblocking(False)

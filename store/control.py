@@ -64,11 +64,12 @@ def status_fields(node: StoreNode, runtime: StoreRuntime) -> Iterator[tuple[str,
     yield "last error", runtime.last_error or "-"
 
 
-def run_foreground(node: StoreNode, processes: int = 1, helper: bool = False) -> None:
+def run_foreground(node: StoreNode, processes: int = 1, helper: bool = False,
+                   listen_fd: int | None = None) -> None:
     """`doseport store run N`: serve until SIGTERM/SIGINT; exit 2 if it cannot listen."""
     from store.node import NodeProcess
 
-    process = NodeProcess(node, processes=processes, helper=helper)
+    process = NodeProcess(node, processes=processes, helper=helper, listen_fd=listen_fd)
     try:
         process.run()
     except OSError as exc:

@@ -59,19 +59,21 @@ class NodeProcess:
     """One listening process of a node.
 
     With `processes` > 1 the main process starts `processes - 1` helpers
-    (`doseport store run N --helper`) that listen on the same port (SO_REUSEPORT, the
-    kernel spreads connections) so that parallel associations use more than one core.
+    (`doseport store run N --helper --listen-fd FD`) that accept connections from its
+    listening socket, so that parallel associations use more than one core: every
+    process waits on the socket and the first one free takes the next association.
     Helpers write their counters to a file in the spool folder; only the main process
     writes the heartbeat and runs the recovery sweep.
     """
 
-    def __init__(self, node: StoreNode, processes: int = 1, helper: bool = False) -> None:
+    def __init__(self, node: StoreNode, processes: int = 1, helper: bool = False,
+                 listen_fd: int | None = None) -> None:
         self.node_id = node.pk
         self.processes = processes
         self.helper = helper
+        self.listen_fd = listen_fd
         self.helpers: list[subprocess.Popen[bytes]] = []
-        reuse_port = processes > 1 or helper
-        self.settings = AESettings.for_node(node, reuse_port=reuse_port)
+        self.settings = AESettings.for_node(node)
         self.spool = Spool.for_node(node.pk)
         self.ctx = NodeContext(
             node_id=node.pk, spool=self.spool, network_timeout=self.settings.network_timeout,
@@ -89,9 +91,9 @@ class NodeProcess:
         self.refresh_settings()
         wakeup.install()
         self.ae = make_store_ae(self.settings)
-        server_class = type(
-            "NodeServer", (StoreServer,), {"reuse_port": self.settings.reuse_port}
-        )
+        server_class = type("NodeServer", (StoreServer,), {
+            "shared": self.processes > 1, "listen_fd": self.listen_fd,
+        })
         server = self.ae.make_server(
             self.settings.address, evt_handlers=handlers_for(self.ctx),  # type: ignore[arg-type]
             server_class=server_class,
@@ -140,6 +142,7 @@ class NodeProcess:
         """Helper: publish counters for the main process (atomic replace)."""
         path = self._stats_path(os.getpid())
         tmp = path.with_suffix(".tmp")
+        path.parent.mkdir(parents=True, exist_ok=True)  # before the first object
         tmp.write_text(json.dumps(vars(self.ctx.snapshot())))
         os.replace(tmp, path)
 
@@ -154,10 +157,14 @@ class NodeProcess:
                                self.node_id, proc.pid, proc.returncode)
                 self._stats_path(proc.pid).unlink(missing_ok=True)
         self.helpers = alive
+        if self.processes < 2 or self.server is None or self.server.socket is None:
+            return
+        fd = self.server.socket.fileno()
         while len(self.helpers) < self.processes - 1:
             self.helpers.append(subprocess.Popen(
-                doseport_argv("store", "run", str(self.node_id), "--helper"),
-                preexec_fn=die_with_parent,
+                doseport_argv("store", "run", str(self.node_id), "--helper",
+                              "--listen-fd", str(fd)),
+                preexec_fn=die_with_parent, pass_fds=(fd,),
             ))
 
     def write_heartbeat(self, state: str | None = None, clear_error: bool = False) -> bool:

@@ -23,9 +23,10 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--processes", type=int, default=1,
-            help="run: listening processes sharing the port (SO_REUSEPORT; default 1)",
+            help="run: processes accepting associations on the node's port (default 1)",
         )
         parser.add_argument("--helper", action="store_true", help=argparse.SUPPRESS)
+        parser.add_argument("--listen-fd", type=int, default=None, help=argparse.SUPPRESS)
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -37,7 +38,8 @@ class Command(BaseCommand):
             if not node.controlled:
                 raise CommandError(f"{node.name} is a third-party store; Doseport does not run it")
             control.run_foreground(
-                node, processes=max(1, options["processes"]), helper=options["helper"]
+                node, processes=max(1, options["processes"]), helper=options["helper"],
+                listen_fd=options["listen_fd"],
             )
             return
         if action == "status":

@@ -1,0 +1,45 @@
+"""A node with several processes: they share one listening socket and the least busy
+process takes the next association."""
+
+from __future__ import annotations
+
+import json
+
+from pynetdicom import AE
+
+from store.models import StoreRuntime
+from store.spool import node_spool_dir
+from tests.conftest import wait_for, wait_port
+from tests.store_helpers import drain, make_node
+
+VERIFICATION = "1.2.840.10008.1.1"
+
+
+
+def test_four_associations_are_shared_two_and_two(spawn, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    node = make_node()
+    drain(spawn("store", "run", str(node.pk), "--processes", "2"), tmp_path / "node.log")
+    wait_port(node.port, timeout=20)
+    spool = node_spool_dir(node.pk)
+    wait_for(lambda: list(spool.glob("stats-*.json")), timeout=20)  # the helper is up
+    ae = AE(ae_title="TWOSCU")
+    ae.add_requested_context(VERIFICATION)
+    assocs = [ae.associate("127.0.0.1", node.port, ae_title=node.ae_title) for _ in range(4)]
+    try:
+        assert all(assoc.is_established for assoc in assocs)
+
+        def helper_open() -> int:
+            total = 0
+            for path in spool.glob("stats-*.json"):
+                try:
+                    total += json.loads(path.read_text())["associations_open"]
+                except (OSError, ValueError):
+                    pass
+            return total
+
+        wait_for(lambda: StoreRuntime.for_node(node).associations_open == 4, timeout=10)
+        wait_for(lambda: helper_open() == 2, timeout=10)
+        assert all(assoc.send_c_echo().Status == 0 for assoc in assocs)
+    finally:
+        for assoc in assocs:
+            assoc.release()
