@@ -43,6 +43,7 @@ from store.wire import (
     OUT_OF_RESOURCES,
     P_DATA_TF,
     PREAMBLE,
+    SPOOL_WRITE_FAILED,
     SUCCESS,
     command_pdus,
     file_meta_bytes,
@@ -242,7 +243,7 @@ class FastLane:
                 logger.error("node %s: cannot spool %s: %s", ctx.node_id, incoming.sop_uid,
                              incoming.error)
                 ctx.failed(info, f"cannot write to the spool: {incoming.error}")
-                status, comment = OUT_OF_RESOURCES, "cannot write the object to disk"
+                status, comment = OUT_OF_RESOURCES, SPOOL_WRITE_FAILED
             else:
                 ctx.enqueue_import(path)
                 ctx.stored(info, incoming.size)

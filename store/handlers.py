@@ -34,6 +34,7 @@ from store.wire import (
     OUT_OF_RESOURCES,
     PREAMBLE,
     PROCESSING_FAILURE,
+    SPOOL_WRITE_FAILED,
     SUCCESS,
     file_meta_bytes,
 )
@@ -229,7 +230,7 @@ def handle_store(event: evt.Event, ctx: NodeContext) -> int | Dataset:
         except OSError as exc:
             logger.error("node %s: cannot spool %s: %s", ctx.node_id, sop_uid, exc)
             ctx.failed(info, f"cannot write to the spool: {exc}")
-            return OUT_OF_RESOURCES
+            return _status(OUT_OF_RESOURCES, SPOOL_WRITE_FAILED)
         size = len(stream)
         stream.release()
         ctx.enqueue_import(path)

@@ -137,7 +137,9 @@ def test_it_answers_out_of_resources_and_leaves_nothing_when_the_spool_fails(
     blocker = tmp_path / "spool"
     blocker.write_bytes(b"a file where the spool folder should be")
     ctx = NodeContext(node_id=1, spool=Spool(blocker), enqueue=Recorder())
-    assert handle_store(_event(build_ct_rdsr(events=1)), ctx) == OUT_OF_RESOURCES
+    status = handle_store(_event(build_ct_rdsr(events=1)), ctx)
+    assert isinstance(status, Dataset) and status.Status == OUT_OF_RESOURCES
+    assert status.ErrorComment == "cannot write the object to disk"
     assert ctx.enqueue.calls == []  # type: ignore[attr-defined]
     assert "cannot write to the spool" in ctx.counters.last_error
     blocker.unlink()
