@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,6 +192,13 @@ def start_doseport(work: Path, parallel: bool, processes: int) -> Receiver:
     proc = subprocess.Popen([*cli, "store", "run", node_id, *extra], env=env, cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port)
+    if extra:  # helpers publish their counters once they serve: wait for all of them
+        spool = home / "spool" / node_id
+        deadline = time.monotonic() + 60
+        while len(list(spool.glob("stats-*.json"))) < processes - 1:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the node's helper processes did not start")
+            time.sleep(0.1)
     time.sleep(0.5)
     return Receiver("Doseport node", proc, port, "DOSEPORT")
 
@@ -266,7 +274,47 @@ def run_scenario(name: str, files: list[Path], associations: int, nodelay: bool,
               f"{result.cpu_ms_per_object:6.2f} ms CPU/obj {rss:6.0f} MB", flush=True)
         results.append(result)
         settle(work)
+    results.append(disk_ceiling(name, files, associations, work))
+    settle(work)
     return results
+
+
+DISK = "durable writes alone"
+
+
+def disk_ceiling(name: str, files: list[Path], writers: int, work: Path) -> Result:
+    """The same files written by `writers` threads exactly as the node's spool writes
+    them (write, fsync, rename, fsync of the folder), with no network and no DICOM: the
+    most objects/s any receiver that answers only after fsync can reach on this disk."""
+    from store.spool import Spool
+
+    spool = Spool(work / f"doseport-home-disk-{time.monotonic_ns()}")
+    spool.ensure()
+    blobs = [path.read_bytes() for path in files]
+    groups = [list(range(i, len(blobs), writers)) for i in range(writers)]
+    errors: list[BaseException] = []
+
+    def write(indexes: list[int]) -> None:
+        try:
+            for index in indexes:
+                spool.write([blobs[index]], f"1.2.3.{index}")
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(group,)) for group in groups]
+    cpu_before = time.process_time()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    if errors:
+        raise errors[0]
+    cpu_ms = (time.process_time() - cpu_before) * 1000 / len(files)
+    result = Result(name, DISK, len(files), seconds, cpu_ms, 0.0)
+    print(f"{name:32s} {DISK:20s} {result.rate:8.1f} obj/s {cpu_ms:6.2f} ms CPU/obj", flush=True)
+    return result
 
 
 SETTLE_S = 6.0  # ext4 treats an inode as recently deleted for 5 s once it is on disk
@@ -301,12 +349,12 @@ def table(results: list[Result]) -> str:
         if len(mine) > 1:
             shown += f" ({min(r.rate for r in mine):.0f}-{max(r.rate for r in mine):.0f})"
         cpu = statistics.median(r.cpu_ms_per_object for r in mine)
-        rss = max(r.peak_rss_mb for r in mine)
+        rss = f"{max(r.peak_rss_mb for r in mine):.0f}" if receiver != DISK else "-"
         lines.append(
             f"| {scenario} | {receiver} | {shown} | "
             f"{rate(scenario, receiver) / rate(scenario, 'DCMTK storescp'):.2f}x | "
             f"{rate(scenario, receiver) / rate(scenario, 'pynetdicom storescp'):.2f}x | "
-            f"{cpu:.2f} | {rss:.0f} |"
+            f"{cpu:.2f} | {rss} |"
         )
     return "\n".join(lines)
 
@@ -345,8 +393,17 @@ Where the time goes per object, and what was changed to get here (py-spy and per
   pipe; association: an Event set when a message is queued).
 - pynetdicom deep-copies the supported contexts (170 storage classes x 39 transfer
   syntaxes) for every association: 66 -> 29 ms per association set-up with a shared copy.
-- 4 associations: `--processes N` listeners share the port (SO_REUSEPORT). The kernel
-  spreads connections by a hash, so some runs put 3 of 4 on one process.
+- 4 associations: `--processes N` processes accept from one listening socket (helpers
+  inherit it); a process that already serves associations waits 10 ms per association
+  before accepting, so the least busy one takes the next connection (SO_REUSEPORT's hash
+  put 3 of 4 connections on one process in some runs). 2 processes suit 2 cores; with 4
+  processes the receiver needs more CPU per object (more processes than cores).
+- "durable writes alone" is the ceiling for any receiver that answers after fsync: the
+  same files written by as many threads as there are associations, exactly as the spool
+  writes them, with no network and no DICOM. DCMTK storescp does not fsync, so it can go
+  above that row; the node cannot. Over 4 associations the node and the four senders
+  share the 2 cores: the receiver's fsync and page-cache writes take longer there than
+  in the ceiling run, which has the machine to itself.
 - Nagle: DCMTK without `TCP_NODELAY=1` sends each PDU in two writes and the second waits
   for the receiver's delayed ACK (~40 ms). The node re-arms `TCP_QUICKACK` before every
   read, so such a sender is not slowed down (last row), where DCMTK storescp and
@@ -417,8 +474,9 @@ def main() -> None:
         f"dose reports of {sr_kb:.0f} KB on average. Sender: DCMTK `storescu` (one process per "
         "association, `TCP_NODELAY=1` except in the Nagle scenario). Receivers: DCMTK "
         "`storescp` (`--fork` for 4 associations; no fsync), pynetdicom's stock `storescp` "
-        "app (writes files, no fsync) and a Doseport node (`doseport store run`: spool write "
-        "with fsync of file and folder, plus an import task enqueued per object). Receiver "
+        "app (writes files, no fsync) and a Doseport node (`doseport store run`, "
+        f"`--processes {args.processes}` for 4 associations: spool write with fsync of file and "
+        "folder, plus an import task enqueued per object). Receiver "
         "CPU and peak RSS add up the receiver's processes (storescp's forked children, "
         "the node's helper listeners).",
         "",
