@@ -35,6 +35,9 @@ AE_TITLE = env_str("DOSEPORT_AE_TITLE", "DOSEPORT")
 # Store nodes receive C-STOREs whose SOP class settles the import question through their
 # own fast lane (store/fastpath.py); off sends every object through pynetdicom's path.
 STORE_FAST_LANE = env_bool("DOSEPORT_STORE_FAST_LANE", True)
+# Processes per store node (`doseport stores`); more than one serves parallel
+# associations on more than one core.
+STORE_PROCESSES = env_int("DOSEPORT_STORE_PROCESSES", 1, minimum=1, maximum=16)
 ECHO_INTERVAL_S = env_int("DOSEPORT_ECHO_INTERVAL", 60, minimum=5, maximum=86400)
 SAMPLES_DIR = env_path("DOSEPORT_SAMPLES", str(BASE_DIR.parent / "shared" / "samples"))
 # Patient name, id and birth date from dose objects: none (default), hashed (SHA-256) or plain.

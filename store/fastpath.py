@@ -288,10 +288,23 @@ class FastLane:
                         incoming.sop_uid)
 
 
-def attach(assoc: Any, ctx: NodeContext) -> FastLane:
-    """Route the association's P-DATA through a FastLane; call before its threads start."""
-    lane = FastLane(assoc, ctx)
+# The pynetdicom internals the lane relies on (pynetdicom 3.0; pyproject.toml pins it).
+DUL_INTERNALS = ("_read_pdu_data", "_decode_pdu", "_recv_pdu", "event_queue",
+                 "state_machine", "socket", "_target")
+
+
+def attach(assoc: Any, ctx: NodeContext) -> FastLane | None:
+    """Route the association's P-DATA through a FastLane; call before its threads start.
+
+    Returns None (pynetdicom's own path serves the association) when this pynetdicom
+    lacks an internal the lane needs."""
     dul = assoc.dul
+    missing = [name for name in DUL_INTERNALS if not hasattr(dul, name)]
+    if missing or not hasattr(assoc, "_accepted_cx"):
+        logger.warning("node %s: fast lane off for this pynetdicom (missing %s)",
+                       ctx.node_id, ", ".join(missing) or "_accepted_cx")
+        return None
+    lane = FastLane(assoc, ctx)
     dul._read_pdu_data = lane.read_pdu
     target = dul._target
 

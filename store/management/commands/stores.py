@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from store.supervisor import StoreSupervisor
@@ -12,8 +13,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument(
-            "--processes", type=int, default=1,
-            help="listening processes per node, sharing the port (default 1)",
+            "--processes", type=int, default=settings.STORE_PROCESSES,
+            help="processes per node accepting associations on its port "
+                 "(default DOSEPORT_STORE_PROCESSES, 1)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
