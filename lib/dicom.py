@@ -280,9 +280,12 @@ def move(
     should_cancel: Any = None,
     msg_id: int = 1,
 ) -> MoveResult:
-    """One Study Root C-MOVE to `destination`; `on_pending(MoveProgress)` per pending reply."""
-    responses = assoc.send_c_move(identifier, destination, STUDY_ROOT_MOVE, msg_id=msg_id)
-    return _retrieve_loop(assoc, responses, STUDY_ROOT_MOVE, msg_id, on_pending, should_cancel)
+    """One Study Root C-MOVE to `destination`; `on_pending(MoveProgress)` per pending reply.
+    Never raises for DICOM trouble."""
+    return _retrieve_loop(
+        assoc, lambda: assoc.send_c_move(identifier, destination, STUDY_ROOT_MOVE, msg_id=msg_id),
+        STUDY_ROOT_MOVE, msg_id, on_pending, should_cancel,
+    )
 
 
 def get(
@@ -292,18 +295,23 @@ def get(
     should_cancel: Any = None,
     msg_id: int = 1,
 ) -> MoveResult:
-    """One Study Root C-GET on an association opened by `open_get_association`."""
-    responses = assoc.send_c_get(identifier, STUDY_ROOT_GET, msg_id=msg_id)
-    return _retrieve_loop(assoc, responses, STUDY_ROOT_GET, msg_id, on_pending, should_cancel)
+    """One Study Root C-GET on an association opened by `open_get_association`.
+    Never raises for DICOM trouble."""
+    return _retrieve_loop(
+        assoc, lambda: assoc.send_c_get(identifier, STUDY_ROOT_GET, msg_id=msg_id),
+        STUDY_ROOT_GET, msg_id, on_pending, should_cancel,
+    )
 
 
 def _retrieve_loop(
-    assoc: Association, responses: Any, model: str, msg_id: int,
+    assoc: Association, send: Any, model: str, msg_id: int,
     on_pending: Any, should_cancel: Any,
 ) -> MoveResult:
+    """`send()` sends the request (pynetdicom sends at once and raises when it cannot)
+    and returns the responses; both happen inside the exchange's error handling."""
     result = MoveResult(ok=False)
     with _Exchange(assoc, result, "retrieve", model, msg_id, should_cancel) as exchange:
-        for status, ident in responses:
+        for status, ident in send():
             code = getattr(status, "Status", None)
             if code is None:
                 result.association_lost = not assoc.is_established

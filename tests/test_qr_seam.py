@@ -30,3 +30,18 @@ def test_it_reports_a_find_on_a_released_association_instead_of_raising() -> Non
         fake.stop()
     assert not result.ok and result.association_lost and result.matches == []
     assert result.reason.startswith("C-FIND failed: ")
+
+
+def test_it_reports_a_move_on_a_released_association_instead_of_raising() -> None:
+    fake = FakeRemote(series_of("1.2.3.1", "CT", 1)).start()
+    try:
+        peer = dicom.Peer(ae_title=fake.ae_title, host="127.0.0.1", port=fake.port,
+                          calling_ae_title="DPQUERY")
+        assoc = dicom.open_association(peer, [dicom.STUDY_ROOT_MOVE])
+        assert not isinstance(assoc, dicom.AssocFailure), assoc.reason
+        dicom.close(assoc)
+        result = dicom.move(assoc, study_key(), "NOWHERE")
+    finally:
+        fake.stop()
+    assert not result.ok and result.association_lost
+    assert result.reason.startswith("retrieve failed: ")
