@@ -134,10 +134,11 @@ class StoreServer(ThreadedAssociationServer):
     """pynetdicom's threaded server with shared contexts, optionally sharing its
     listening socket with other processes of the same node.
 
-    `shared`: the socket is accepted from by several processes. Each waits in select();
-    a process that already serves associations waits `ACCEPT_DEFER_S` per open
-    association before it accepts, so the least busy process takes the connection. The
-    socket is non-blocking: the others find nothing to accept and go back to waiting.
+    `shared` (set in every process of such a node): the socket is accepted from by several
+    processes. Each waits in select(); a process that already serves associations waits
+    `ACCEPT_DEFER_S` per open association before it accepts, so the least busy process
+    takes the connection. The socket is non-blocking: the others find nothing to accept
+    and go back to waiting.
     `listen_fd`: a helper process adopts the main process's listening socket instead of
     binding its own.
     """
@@ -159,7 +160,7 @@ class StoreServer(ThreadedAssociationServer):
         self.server_address = self.socket.getsockname()
 
     def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
-        if self.shared or self.listen_fd is not None:
+        if self.shared:
             busy = len(self.ae.active_associations)
             if busy:
                 time.sleep(min(busy * ACCEPT_DEFER_S, ACCEPT_DEFER_MAX_S))
@@ -168,6 +169,6 @@ class StoreServer(ThreadedAssociationServer):
     def server_activate(self) -> None:
         if self.listen_fd is None:
             super().server_activate()  # listen()
-        if self.shared or self.listen_fd is not None:
+        if self.shared:
             assert self.socket is not None
             self.socket.setblocking(False)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from imports.classify import classify_sop_class
+from store import wakeup
 from store.spool import SpoolPart
 from store.wire import (
     AFFECTED_SOP_CLASS,
@@ -45,6 +46,7 @@ from store.wire import (
     PREAMBLE,
     SPOOL_WRITE_FAILED,
     SUCCESS,
+    Command,
     command_pdus,
     file_meta_bytes,
     iter_pdvs,
@@ -183,7 +185,7 @@ class FastLane:
         return []
 
     # -- one object --------------------------------------------------------------------
-    def start(self, context_id: int, command: Any) -> bool:
+    def start(self, context_id: int, command: Command) -> bool:
         """Take the C-STORE into the lane; False leaves it to pynetdicom."""
         if command.us(COMMAND_FIELD) != C_STORE_RQ or command.us(DATASET_TYPE) == NO_DATASET:
             return False
@@ -205,15 +207,14 @@ class FastLane:
                             started=time.perf_counter())
         if not incoming.discard:
             try:
-                incoming.part = self.take_part()
-                incoming.part.write(PREAMBLE + file_meta_bytes(
+                part = self.take_part()
+                part.write(PREAMBLE + file_meta_bytes(
                     sop_class, sop_uid, str(context.transfer_syntax[0]),
                     str(self.assoc.requestor.ae_title).strip(),
-                ))
+                ))  # a failed write has discarded the part
+                incoming.part = part
             except OSError as exc:
-                if incoming.part is not None:
-                    incoming.part.discard()
-                incoming.part, incoming.error = None, str(exc)
+                incoming.error = str(exc)
         self.incoming = incoming
         return True
 
@@ -306,14 +307,6 @@ def attach(assoc: Any, ctx: NodeContext) -> FastLane | None:
         return None
     lane = FastLane(assoc, ctx)
     dul._read_pdu_data = lane.read_pdu
-    target = dul._target
-
-    def run_then_drop() -> None:
-        try:
-            target()
-        finally:
-            lane.drop_incoming()
-
-    dul._target = run_then_drop
+    wakeup.when_dul_ends(dul, lane.drop_incoming)
     assoc._doseport_lane = lane
     return lane

@@ -92,7 +92,8 @@ class NodeProcess:
         wakeup.install()
         self.ae = make_store_ae(self.settings)
         server_class = type("NodeServer", (StoreServer,), {
-            "shared": self.processes > 1, "listen_fd": self.listen_fd,
+            "shared": self.processes > 1 or self.listen_fd is not None,
+            "listen_fd": self.listen_fd,
         })
         server = self.ae.make_server(
             self.settings.address, evt_handlers=handlers_for(self.ctx),  # type: ignore[arg-type]

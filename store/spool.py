@@ -177,11 +177,6 @@ class SpoolPart:
         self.day = day
         self.tmp = tmp
         self.fd: int | None = fd
-        self.size = 0
-
-    @property
-    def open(self) -> bool:
-        return self.fd is not None
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self.fd is None:
@@ -191,9 +186,8 @@ class SpoolPart:
             while view:
                 written = os.write(self.fd, view)
                 view = view[written:]
-                self.size += written
         except BaseException:
-            self.discard()
+            self.discard(failed=True)
             raise
         finally:
             view.release()
@@ -212,12 +206,13 @@ class SpoolPart:
             if self.spool.durable:
                 _fsync_dir(self.day)
         except BaseException:
-            self.discard(final)
+            self.discard(final, failed=True)
             raise
         return final
 
-    def discard(self, final: Path | None = None) -> None:
-        """Close and remove whatever was written (idempotent)."""
+    def discard(self, final: Path | None = None, failed: bool = False) -> None:
+        """Close and remove whatever was written (idempotent). `failed`: a write error,
+        so the spool checks its folders again before the next object."""
         if self.fd is not None:
             try:
                 os.close(self.fd)
@@ -231,4 +226,5 @@ class SpoolPart:
                 leftover.unlink()
             except OSError:
                 pass
-        self.spool._ready = False
+        if failed:
+            self.spool._ready = False

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 MAX_WAIT_S = 0.05
@@ -121,6 +122,20 @@ def install() -> None:
         association.time = _Clock()  # type: ignore[assignment]
 
 
+def when_dul_ends(dul: Any, cleanup: Callable[[], None]) -> None:
+    """Run `cleanup` in the DUL thread when its loop ends, however it ends; call before
+    the thread starts."""
+    target = dul._target
+
+    def run_then_clean_up() -> None:
+        try:
+            target()
+        finally:
+            cleanup()
+
+    dul._target = run_then_clean_up
+
+
 def attach(assoc: Any) -> None:
     """Give one accepted association event-driven loops; call before its threads start."""
     waker = Waker(assoc)
@@ -129,15 +144,7 @@ def attach(assoc: Any) -> None:
     _wrap_put(dul.to_user_queue, waker.wake_assoc)
     _wrap_put(dul.to_provider_queue, waker.wake_dul)
     _wrap_put(dul.event_queue, waker.wake_dul)
-    target = dul._target
-
-    def run_then_close() -> None:
-        try:
-            target()
-        finally:
-            waker.close()
-
-    dul._target = run_then_close
+    when_dul_ends(dul, waker.close)
     weakref.finalize(assoc, waker.close)  # a DUL thread that never ran closes nothing
     assoc._doseport_waker = waker
     dul._doseport_waker = waker
