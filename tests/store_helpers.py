@@ -8,7 +8,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from pydicom import dcmread
+from pydicom import Dataset, dcmread
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset
 
 from nodes.models import StoreNode
 from store.spool import node_spool_dir
@@ -152,3 +154,12 @@ def start_node_and_worker(spawn, node: StoreNode, logs: Path, *extra: str) -> No
     drain(spawn("store", "run", str(node.pk), *extra), logs / "node.log")
     drain(spawn("worker"), logs / "worker.log")
     wait_port(node.port, timeout=20)
+
+
+def encode_dataset(ds: Dataset, implicit: bool = False) -> bytes:
+    """A data set's bytes as they travel in a C-STORE (little endian, no file meta)."""
+    fp = DicomBytesIO()
+    fp.is_little_endian = True
+    fp.is_implicit_VR = implicit
+    write_dataset(fp, ds)
+    return fp.getvalue()

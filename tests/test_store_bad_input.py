@@ -13,8 +13,6 @@ from pathlib import Path
 import pytest
 from pydicom import Dataset
 from pydicom.dataset import FileMetaDataset
-from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 from pynetdicom import AE, _config
 from pynetdicom.dimse_messages import C_STORE_RQ
@@ -26,7 +24,7 @@ from store.models import StoreRuntime
 from store.spool import node_spool_dir
 from tests.builders.rdsr import build_ct_rdsr
 from tests.conftest import wait_for, wait_port
-from tests.store_helpers import drain, make_node, pynetdicom_send
+from tests.store_helpers import drain, encode_dataset, make_node, pynetdicom_send
 
 pytestmark = pytest.mark.interop
 
@@ -50,14 +48,6 @@ def _threads(pid: int) -> int:
 
 def _fds(pid: int) -> int:
     return len(list(Path(f"/proc/{pid}/fd").iterdir()))
-
-
-def _encode(ds: Dataset) -> bytes:
-    fp = DicomBytesIO()
-    fp.is_little_endian = True
-    fp.is_implicit_VR = False
-    write_dataset(fp, ds)
-    return fp.getvalue()
 
 
 def _associate(node, sop_class: str):  # type: ignore[no-untyped-def]
@@ -116,7 +106,7 @@ def test_it_survives_malformed_pdus(running) -> None:  # type: ignore[no-untyped
 def test_it_leaves_nothing_when_a_sender_aborts_mid_dataset(running) -> None:  # type: ignore[no-untyped-def]
     node, proc = running
     ds = build_ct_rdsr(events=40)
-    raw = _encode(ds)
+    raw = encode_dataset(ds)
     assert len(raw) > 5 * 4096
     assoc = _associate(node, XRAY_RDSR)
     _store_part(assoc, XRAY_RDSR, ds.SOPInstanceUID, raw, pdvs=3)
@@ -136,7 +126,7 @@ def test_it_refuses_a_dataset_with_a_wrong_declared_length_when_it_must_read_it(
     ds.SOPClassUID = DX_IMAGE
     ds.SOPInstanceUID = generate_uid()
     ds.Modality = "DX"
-    raw = _encode(ds) + b"\x08\x00\x70\x00LO\x00\x20ACME"  # Manufacturer: 8192 bytes claimed
+    raw = encode_dataset(ds) + b"\x08\x00\x70\x00LO\x00\x20ACME"  # Manufacturer: 8192 bytes claimed
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = DX_IMAGE
     meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID

@@ -14,9 +14,7 @@ from pathlib import Path
 
 import pytest
 from pydicom import Dataset, dcmread
-from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset
-from pydicom.filewriter import write_dataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from pynetdicom import AE
 from pynetdicom.dimse_messages import C_STORE_RQ, C_STORE_RSP
@@ -36,19 +34,11 @@ from store.wire import (
 )
 from tests.builders.rdsr import build_ct_image, build_ct_rdsr, build_dx_image, write
 from tests.conftest import require_tool, wait_for, wait_port
-from tests.store_helpers import dcmtk_env, drain, make_node
+from tests.store_helpers import dcmtk_env, drain, encode_dataset, make_node
 
 XRAY_RDSR = "1.2.840.10008.5.1.4.1.1.88.67"
 MR_IMAGE = "1.2.840.10008.5.1.4.1.1.4"
 VERIFICATION = "1.2.840.10008.1.1"
-
-
-def _encode(ds: Dataset) -> bytes:
-    fp = DicomBytesIO()
-    fp.is_little_endian = True
-    fp.is_implicit_VR = False
-    write_dataset(fp, ds)
-    return fp.getvalue()
 
 
 def _store_command(ds: Dataset, message_id: int) -> bytes:
@@ -190,7 +180,7 @@ def test_command_and_data_set_in_one_pdu_and_two_messages_in_one_pdu(spawn, tmp_
 
     def items(ds: Dataset, message_id: int) -> tuple[bytes, bytes, bytes]:
         command = _store_command(ds, message_id)
-        data = _encode(ds)
+        data = encode_dataset(ds)
         half = len(data) // 2
         return (pdv_item(context_id, 0x03, command), pdv_item(context_id, 0x00, data[:half]),
                 pdv_item(context_id, 0x02, data[half:]))
@@ -214,7 +204,7 @@ def test_command_and_data_set_in_one_pdu_and_two_messages_in_one_pdu(spawn, tmp_
     spooled = _spooled(node)
     for ds in (first, second):
         stored = spooled[str(ds.SOPInstanceUID)].read_bytes()
-        assert stored.endswith(_encode(ds))
+        assert stored.endswith(encode_dataset(ds))
 
 
 def test_a_command_split_over_pdus_and_a_tiny_peer_pdu_limit(spawn, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -229,7 +219,7 @@ def test_a_command_split_over_pdus_and_a_tiny_peer_pdu_limit(spawn, tmp_path) ->
             chunk = command[start:start + 30]
             assoc.dul.socket.send(p_data_pdu([pdv_item(context_id, 0x03 if last else 0x01,
                                                        chunk)]))
-        assoc.dul.socket.send(p_data_pdu([pdv_item(context_id, 0x02, _encode(ds))]))
+        assoc.dul.socket.send(p_data_pdu([pdv_item(context_id, 0x02, encode_dataset(ds))]))
         _, answer = assoc.dimse.get_msg(True)
         assert answer is not None and answer.Status == 0x0000
         assert answer.MessageIDBeingRespondedTo == 5
@@ -286,7 +276,7 @@ def test_an_object_cut_off_by_an_abort_leaves_nothing(spawn, tmp_path, lane: str
     assoc = _associate(node, XRAY_RDSR)
     context_id = assoc.accepted_contexts[0].context_id
     command = _store_command(ds, 1)
-    data = _encode(ds)
+    data = encode_dataset(ds)
     assoc.dul.socket.send(p_data_pdu([pdv_item(context_id, 0x03, command),
                                       pdv_item(context_id, 0x00, data[:1000])]))
     assoc.abort()

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 from pydicom import Dataset, dcmread
-from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
 from pynetdicom import AE, evt
 from pynetdicom.association import Association
@@ -25,16 +23,9 @@ from store.handlers import (
 )
 from store.spool import Spool
 from tests.builders.rdsr import build_ct_image, build_ct_rdsr, build_dx_image, build_non_dose_sr
+from tests.store_helpers import encode_dataset
 
 XRAY_RDSR = "1.2.840.10008.5.1.4.1.1.88.67"
-
-
-def _encode(ds: Dataset, implicit: bool = False) -> bytes:
-    fp = DicomBytesIO()
-    fp.is_little_endian = True
-    fp.is_implicit_VR = implicit
-    write_dataset(fp, ds)
-    return fp.getvalue()
 
 
 def _event(ds: Dataset | None = None, raw: bytes | None = None, sop_class: str = "",
@@ -44,7 +35,7 @@ def _event(ds: Dataset | None = None, raw: bytes | None = None, sop_class: str =
     request.MessageID = 1
     request.AffectedSOPClassUID = sop_class
     request.AffectedSOPInstanceUID = str(ds.SOPInstanceUID) if ds else generate_uid()
-    request.DataSet = BytesIO(raw if raw is not None else _encode(ds, implicit))  # type: ignore[arg-type]
+    request.DataSet = BytesIO(raw if raw is not None else encode_dataset(ds, implicit))  # type: ignore[arg-type]
     syntax = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
     context = build_context(sop_class, syntax)
     context.context_id = 1
@@ -79,13 +70,13 @@ def test_it_spools_the_raw_bytes_then_enqueues_then_answers_success(ctx: NodeCon
     [(path, node_id)] = ctx.enqueue.calls  # type: ignore[attr-defined]
     assert node_id == 7 and path.parent.parent == ctx.spool.in_dir  # in/<UTC day>/
     assert path.name.startswith(str(ds.SOPInstanceUID) + ".")
-    assert path.read_bytes().endswith(_encode(ds))  # not decoded and re-encoded
+    assert path.read_bytes().endswith(encode_dataset(ds))  # not decoded and re-encoded
     stored = dcmread(path)
     assert stored.SOPInstanceUID == ds.SOPInstanceUID
     assert stored.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
     assert list(ctx.spool.tmp_dir.iterdir()) == []
     assert ctx.counters.objects_received == 1
-    assert ctx.counters.bytes_received == len(_encode(ds))
+    assert ctx.counters.bytes_received == len(encode_dataset(ds))
 
 
 def test_it_gives_every_copy_of_one_object_its_own_file(ctx: NodeContext) -> None:
@@ -122,7 +113,7 @@ def test_it_answers_cannot_understand_when_a_needed_header_is_unreadable(
     ctx: NodeContext,
 ) -> None:
     ds = build_dx_image()
-    raw = _encode(ds)[:-3]  # the last element ends early
+    raw = encode_dataset(ds)[:-3]  # the last element ends early
     status = handle_store(_event(ds, raw=raw), ctx)
     assert isinstance(status, Dataset)
     assert CANNOT_UNDERSTAND <= status.Status <= 0xCFFF
