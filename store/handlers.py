@@ -61,6 +61,16 @@ def _enqueue_import(path: Path, node_id: int) -> None:
     import_file_task(str(path), "store", node_id)
 
 
+def enqueue_import_batch(paths: list[Path], node_id: int) -> None:
+    """One import task for several spooled objects (store.dispatch)."""
+    from imports.tasks import import_file_task, import_files_task
+
+    if len(paths) == 1:
+        import_file_task(str(paths[0]), "store", node_id)
+    else:
+        import_files_task([str(p) for p in paths], "store", node_id)
+
+
 @dataclass
 class Counters:
     associations_open: int = 0

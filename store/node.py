@@ -28,7 +28,8 @@ from doseport.processes import die_with_parent, doseport_argv
 from nodes.models import DeleteSettings, StoreNode
 from store import recovery, wakeup
 from store.ae import AESettings, StoreServer, make_store_ae
-from store.handlers import Counters, NodeContext, handlers_for
+from store.dispatch import ImportDispatcher
+from store.handlers import Counters, NodeContext, enqueue_import_batch, handlers_for
 from store.models import HEARTBEAT_S, State, StoreRuntime
 from store.spool import Spool
 
@@ -79,6 +80,9 @@ class NodeProcess:
             node_id=node.pk, spool=self.spool, network_timeout=self.settings.network_timeout,
             event_driven=True, fast_lane=django_settings.STORE_FAST_LANE,
         )
+        # Associations hand spooled paths to this thread, which queues them in batches.
+        self.dispatcher = ImportDispatcher(node.pk, enqueue_import_batch, self.ctx.error)
+        self.ctx.enqueue = self.dispatcher.submit
         self.ae: AE | None = None
         self.server: ThreadedAssociationServer | None = None
         self.stopping = threading.Event()
@@ -89,6 +93,7 @@ class NodeProcess:
     def start(self) -> None:
         """Bind and serve in a background thread. Raises OSError when the port is taken."""
         self.refresh_settings()
+        self.dispatcher.start()
         wakeup.install()
         self.ae = make_store_ae(self.settings)
         server_class = type("NodeServer", (StoreServer,), {
@@ -243,6 +248,7 @@ class NodeProcess:
             self.server.server_close()
         if self.ae is not None:
             self.ae.shutdown()
+        self.dispatcher.stop()
         for proc in self.helpers:
             try:
                 proc.wait(timeout=10)
