@@ -1,14 +1,24 @@
 """The node's spool: received objects are durable here before we answer Success.
 
-Layout: SPOOL_DIR/<node id>/tmp (files being written, named <pid>-<random>.part) and
-SPOOL_DIR/<node id>/in/<YYYYMMDD> (complete objects, <SOP Instance UID>.<random>.dcm, one
-folder per UTC day so that a year of kept objects is not one huge folder and the periodic
-recovery sweep only lists recent days). A file is in `in/` only after its bytes and the
-rename are on disk, so `in/` never holds a partial object.
+Layout: SPOOL_DIR/<node id>/in/<YYYYMMDD> (complete objects, <SOP Instance
+UID>.<random>.dcm, one folder per UTC day so that a year of kept objects is not one huge
+folder and the periodic recovery sweep only lists recent days) and SPOOL_DIR/<node id>/tmp
+(files being written, named <pid>-<random>.part, where the file system cannot do better).
+A file is in `in/` only after its bytes and its name are on disk, so `in/` never holds a
+partial object.
+
+An object being written is, where the file system supports it (Linux `O_TMPFILE`: ext4,
+xfs, btrfs, tmpfs), an unnamed file in its day folder: fsync, then `linkat()` gives it its
+final name in one step, then the folder is fsynced. There is no temporary name to rename,
+to clean up after a crash (the kernel frees an unnamed file), or to make durable: on ext4
+without a journal, fsync of a newly named file also writes its folder, so a named
+temporary file costs one more folder write per object. Elsewhere the object is written as
+tmp/<pid>-<random>.part, fsynced, renamed into in/<day> and the folder fsynced.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -24,6 +34,10 @@ logger = logging.getLogger(__name__)
 
 _UNSAFE = re.compile(r"[^0-9A-Za-z.]")
 STALE_TMP_S = 3600.0
+O_TMPFILE: int = getattr(os, "O_TMPFILE", 0)
+# What open(O_TMPFILE) and linkat() answer where the file system (or /proc) cannot do it.
+NO_TMPFILE = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT, errno.EXDEV,
+              errno.EPERM, errno.ENOTDIR}
 
 
 def node_spool_dir(node_id: int) -> Path:
@@ -36,6 +50,17 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _link_unnamed(fd: int, folder: Path | int, name: str) -> None:
+    """Give the O_TMPFILE file `fd` the name `name` in `folder` (a path or an open folder)."""
+    dir_fd = folder if isinstance(folder, int) else os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        # dst_dir_fd makes Python call linkat(); following the /proc link needs no privilege.
+        os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=dir_fd, follow_symlinks=True)
+    finally:
+        if not isinstance(folder, int):
+            os.close(dir_fd)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -52,6 +77,8 @@ def _pid_alive(pid: int) -> bool:
 class Spool:
     root: Path
     durable: bool = True
+    # None: not known yet (probed by ensure()); False: named temporary files in tmp/.
+    unnamed: bool | None = None
     _ready: bool = field(default=False, repr=False)
     _day: Path | None = field(default=None, repr=False)
 
@@ -76,8 +103,33 @@ class Spool:
                 day.mkdir(parents=True, exist_ok=True)
                 if self.durable:
                     _fsync_dir(self.in_dir)
+            if self.unnamed is None:
+                self.unnamed = self._can_link_unnamed(day)
             self._ready, self._day = True, day
         return day
+
+    @staticmethod
+    def _can_link_unnamed(folder: Path) -> bool:
+        """Can an O_TMPFILE file be created and linked into `folder`? (tried once)"""
+        if not O_TMPFILE:
+            return False
+        probe = f".probe-{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            fd = os.open(folder, os.O_WRONLY | O_TMPFILE, 0o640)
+        except OSError as exc:
+            if exc.errno in NO_TMPFILE:
+                return False
+            raise
+        try:
+            _link_unnamed(fd, folder, probe)
+        except OSError as exc:
+            if exc.errno in NO_TMPFILE:
+                return False
+            raise
+        finally:
+            os.close(fd)
+        os.unlink(folder / probe)
+        return True
 
     def final_name(self, sop_instance_uid: str) -> str:
         uid = _UNSAFE.sub("_", sop_instance_uid)[:64] or "no-uid"
@@ -92,6 +144,13 @@ class Spool:
         except OSError:
             self._ready = False
             raise
+        if self.unnamed:
+            try:
+                fd = os.open(day, os.O_WRONLY | O_TMPFILE, 0o640)
+            except OSError:
+                self._ready = False
+                raise
+            return SpoolPart(self, day, None, fd)
         tmp = self.tmp_dir / f"{os.getpid()}-{secrets.token_hex(8)}.part"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
@@ -166,13 +225,15 @@ class Spool:
 
 
 class SpoolPart:
-    """One object on its way into the spool: a file in tmp/ until `commit()`.
+    """One object on its way into the spool: an unnamed file (or one in tmp/) until
+    `commit()` names it in in/<day>.
 
     `write()` and `commit()` raise OSError; after any error (or `discard()`) nothing of
     the object is left on disk and the part accepts no more calls.
     """
 
-    def __init__(self, spool: Spool, day: Path, tmp: Path, fd: int) -> None:
+    def __init__(self, spool: Spool, day: Path, tmp: Path | None, fd: int) -> None:
+        """`tmp` is the temporary name, or None for an unnamed (O_TMPFILE) file."""
         self.spool = spool
         self.day = day
         self.tmp = tmp
@@ -193,18 +254,30 @@ class SpoolPart:
             view.release()
 
     def commit(self, sop_instance_uid: str) -> Path:
-        """fsync the file, rename it into in/<day>, fsync the folder; returns its path."""
+        """fsync the file, name it in in/<day>, fsync the folder; returns its path."""
         if self.fd is None:
             raise OSError("spool part already closed")
-        final = self.day / self.spool.final_name(sop_instance_uid)
+        name = self.spool.final_name(sop_instance_uid)
+        final = self.day / name
         try:
             if self.spool.durable:
                 os.fsync(self.fd)
-            os.close(self.fd)
-            self.fd = None
-            os.rename(self.tmp, final)
-            if self.spool.durable:
-                _fsync_dir(self.day)
+            if self.tmp is None:
+                folder = os.open(self.day, os.O_RDONLY | os.O_DIRECTORY)
+                try:
+                    _link_unnamed(self.fd, folder, name)
+                    os.close(self.fd)
+                    self.fd = None
+                    if self.spool.durable:
+                        os.fsync(folder)
+                finally:
+                    os.close(folder)
+            else:
+                os.close(self.fd)
+                self.fd = None
+                os.rename(self.tmp, final)
+                if self.spool.durable:
+                    _fsync_dir(self.day)
         except BaseException:
             self.discard(final, failed=True)
             raise

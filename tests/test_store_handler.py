@@ -156,13 +156,34 @@ def test_it_never_lets_an_exception_escape(ctx: NodeContext, monkeypatch) -> Non
     assert "classifier bug" in ctx.counters.last_error
 
 
-def test_it_writes_the_spool_file_atomically(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    spool = Spool(tmp_path / "s")
+@pytest.mark.parametrize("unnamed", [True, False], ids=["O_TMPFILE", "tmp-rename"])
+def test_it_writes_the_spool_file_atomically(  # type: ignore[no-untyped-def]
+    tmp_path: Path, monkeypatch, unnamed: bool
+) -> None:
+    (tmp_path / "probe").mkdir()
+    if unnamed and not Spool._can_link_unnamed(tmp_path / "probe"):
+        pytest.skip("this file system cannot link O_TMPFILE files")
+    spool = Spool(tmp_path / "s", unnamed=unnamed)
 
-    def boom(src: object, dst: object) -> None:
+    def boom(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("store.spool.os.rename", boom)
+    monkeypatch.setattr("store.spool.os.link" if unnamed else "store.spool.os.rename", boom)
     with pytest.raises(OSError):
         spool.write([b"x" * 1000], "1.2.3")
     assert list(spool.tmp_dir.iterdir()) == [] and spool.files() == []
+    assert [p.name for p in spool.in_dir.rglob("*") if p.is_file()] == []
+    monkeypatch.undo()
+    path = spool.write([b"y" * 1000], "1.2.4")  # and the next object goes through
+    assert path.read_bytes() == b"y" * 1000 and spool.files() == [path]
+
+
+def test_it_links_unnamed_files_where_it_can_and_leaves_nothing_in_tmp(tmp_path: Path) -> None:
+    (tmp_path / "probe").mkdir()
+    if not Spool._can_link_unnamed(tmp_path / "probe"):
+        pytest.skip("this file system cannot link O_TMPFILE files")
+    spool = Spool(tmp_path / "s")
+    path = spool.write([b"abc"], "1.2.5")
+    assert spool.unnamed is True
+    assert list(spool.tmp_dir.iterdir()) == [] and path.read_bytes() == b"abc"
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no probe left over
