@@ -67,6 +67,7 @@ class Child:
     name: str
     argv: list[str]
     preexec: Callable[[], None] | None = None
+    pass_fds: tuple[int, ...] = ()  # inherited file descriptors (a shared listening socket)
     proc: subprocess.Popen[bytes] | None = None
     failures: int = 0
     next_start: float = 0.0
@@ -76,7 +77,7 @@ class Child:
         return self.proc is not None and self.proc.poll() is None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(self.argv, preexec_fn=self.preexec)
+        self.proc = subprocess.Popen(self.argv, preexec_fn=self.preexec, pass_fds=self.pass_fds)
         self.started_at = time.monotonic()
         logger.info("%s: started (pid %d)", self.name, self.proc.pid)
 

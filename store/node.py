@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import threading
 import time
 from datetime import UTC, datetime
@@ -24,7 +23,7 @@ from django.utils import timezone
 from pynetdicom import AE
 from pynetdicom.transport import ThreadedAssociationServer
 
-from doseport.processes import die_with_parent, doseport_argv
+from doseport.processes import Child, Exit, die_with_parent, doseport_argv, stop_children
 from nodes.models import DeleteSettings, StoreNode
 from store import recovery, wakeup
 from store.ae import AESettings, StoreServer, make_store_ae
@@ -56,6 +55,20 @@ def _merge(total: Counters, part: Counters) -> None:
         total.last_error, total.last_error_at = part.last_error, part.last_error_at
 
 
+class Helper(Child):
+    """A helper listener of a node, restarted with backoff when it dies; its counters file
+    goes with it."""
+
+    def __init__(self, name: str, argv: list[str], listen_fd: int, stats: Path) -> None:
+        super().__init__(name, argv, preexec=die_with_parent, pass_fds=(listen_fd,))
+        self.stats_dir = stats
+
+    def on_exit(self, ended: Exit) -> None:
+        super().on_exit(ended)
+        if self.proc is not None:
+            (self.stats_dir / f"stats-{self.proc.pid}.json").unlink(missing_ok=True)
+
+
 class NodeProcess:
     """One listening process of a node.
 
@@ -73,7 +86,7 @@ class NodeProcess:
         self.processes = processes
         self.helper = helper
         self.listen_fd = listen_fd
-        self.helpers: list[subprocess.Popen[bytes]] = []
+        self.helpers: list[Helper] = []
         self.settings = AESettings.for_node(node)
         self.spool = Spool.for_node(node.pk)
         self.ctx = NodeContext(
@@ -133,9 +146,11 @@ class NodeProcess:
 
     def counters(self) -> Counters:
         total = self.ctx.snapshot()
-        for proc in self.helpers:
+        for helper in self.helpers:
+            if helper.proc is None:
+                continue
             try:
-                data = json.loads(self._stats_path(proc.pid).read_text())
+                data = json.loads(self._stats_path(helper.proc.pid).read_text())
             except (OSError, ValueError):
                 continue
             _merge(total, Counters(**data))
@@ -153,25 +168,21 @@ class NodeProcess:
         os.replace(tmp, path)
 
     def tend_helpers(self) -> None:
-        """Main process: keep `processes - 1` helpers running."""
-        alive = []
-        for proc in self.helpers:
-            if proc.poll() is None:
-                alive.append(proc)
-            else:
-                logger.warning("node %s: helper %d exited (%s); starting another",
-                               self.node_id, proc.pid, proc.returncode)
-                self._stats_path(proc.pid).unlink(missing_ok=True)
-        self.helpers = alive
+        """Main process: keep `processes - 1` helpers running, restarting a dead one with
+        backoff (doseport.processes.Child)."""
         if self.processes < 2 or self.server is None or self.server.socket is None:
             return
-        fd = self.server.socket.fileno()
-        while len(self.helpers) < self.processes - 1:
-            self.helpers.append(subprocess.Popen(
-                doseport_argv("store", "run", str(self.node_id), "--helper",
-                              "--listen-fd", str(fd)),
-                preexec_fn=die_with_parent, pass_fds=(fd,),
-            ))
+        if not self.helpers:
+            fd = self.server.socket.fileno()
+            argv = doseport_argv("store", "run", str(self.node_id), "--helper",
+                                 "--listen-fd", str(fd))
+            self.helpers = [
+                Helper(f"node {self.node_id} helper {n}", argv, fd, self.spool.root)
+                for n in range(1, self.processes)
+            ]
+        now = time.monotonic()
+        for helper in self.helpers:
+            helper.tend(now)
 
     def write_heartbeat(self, state: str | None = None, clear_error: bool = False) -> bool:
         """Write counters and heartbeat; False when the node no longer exists."""
@@ -241,20 +252,16 @@ class NodeProcess:
         self.stop()
 
     def stop(self) -> None:
-        for proc in self.helpers:
-            proc.terminate()
+        helper_pids = [h.proc.pid for h in self.helpers if h.proc is not None]
+        stop_children(self.helpers)  # before the listening socket closes under them
+        for pid in helper_pids:
+            self._stats_path(pid).unlink(missing_ok=True)
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
         if self.ae is not None:
             self.ae.shutdown()
         self.dispatcher.stop()
-        for proc in self.helpers:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            self._stats_path(proc.pid).unlink(missing_ok=True)
         if self.helper:
             self._stats_path(os.getpid()).unlink(missing_ok=True)
             return
