@@ -82,16 +82,20 @@ class ImportDispatcher:
         self.thread.join(timeout)
 
     def _run(self) -> None:
+        """Put batches until the stop mark; after it, whatever is left, then end."""
         stopping = False
-        while not stopping:
-            item = self.pending.get()
+        while True:
+            try:
+                item = self.pending.get_nowait() if stopping else self.pending.get()
+            except queue.Empty:
+                return  # stopped and drained
             batch: list[Path] = []
             while True:
                 if item is None:
                     stopping = True
                 else:
                     batch.append(item)
-                if stopping or len(batch) >= self.max_batch:
+                if len(batch) >= self.max_batch:
                     break
                 try:
                     item = self.pending.get_nowait()
@@ -99,17 +103,6 @@ class ImportDispatcher:
                     break
             if batch:
                 self._put(batch)
-            if stopping:  # anything submitted during the stop still goes out
-                rest: list[Path] = []
-                while True:
-                    try:
-                        item = self.pending.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is not None:
-                        rest.append(item)
-                for start in range(0, len(rest), self.max_batch):
-                    self._put(rest[start:start + self.max_batch])
 
     def _put(self, batch: list[Path]) -> None:
         try:

@@ -52,15 +52,10 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _link_unnamed(fd: int, folder: Path | int, name: str) -> None:
-    """Give the O_TMPFILE file `fd` the name `name` in `folder` (a path or an open folder)."""
-    dir_fd = folder if isinstance(folder, int) else os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        # dst_dir_fd makes Python call linkat(); following the /proc link needs no privilege.
-        os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=dir_fd, follow_symlinks=True)
-    finally:
-        if not isinstance(folder, int):
-            os.close(dir_fd)
+def _link_unnamed(fd: int, dir_fd: int, name: str) -> None:
+    """Give the O_TMPFILE file `fd` the name `name` in the open folder `dir_fd`."""
+    # dst_dir_fd makes Python call linkat(); following the /proc link needs no privilege.
+    os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=dir_fd, follow_symlinks=True)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -120,14 +115,16 @@ class Spool:
             if exc.errno in NO_TMPFILE:
                 return False
             raise
+        dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
         try:
-            _link_unnamed(fd, folder, probe)
+            _link_unnamed(fd, dir_fd, probe)
         except OSError as exc:
             if exc.errno in NO_TMPFILE:
                 return False
             raise
         finally:
             os.close(fd)
+            os.close(dir_fd)
         os.unlink(folder / probe)
         return True
 
