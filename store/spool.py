@@ -4,15 +4,19 @@ Layout: SPOOL_DIR/<node id>/in/<YYYYMMDD> (complete objects, <SOP Instance
 UID>.<random>.dcm, one folder per UTC day so that a year of kept objects is not one huge
 folder and the periodic recovery sweep only lists recent days) and SPOOL_DIR/<node id>/tmp
 (files being written, named <pid>-<random>.part, where the file system cannot do better).
-A file is in `in/` only after its bytes and its name are on disk, so `in/` never holds a
-partial object.
+A file gets its name in `in/` only after all its bytes are written, and it is answered
+Success only once bytes and name are on disk.
 
 An object being written is, where the file system supports it (Linux `O_TMPFILE`: ext4,
-xfs, btrfs, tmpfs), an unnamed file in its day folder: fsync, then `linkat()` gives it its
-final name in one step, then the folder is fsynced. There is no temporary name to rename,
-to clean up after a crash (the kernel frees an unnamed file), or to make durable: on ext4
-without a journal, fsync of a newly named file also writes its folder, so a named
-temporary file costs one more folder write per object. Elsewhere the object is written as
+xfs, btrfs, tmpfs), an unnamed file in its day folder. When its last byte is written,
+`linkat()` gives it its final name in one step, then the file and the folder are fsynced,
+and only then is Success answered. There is no temporary name to rename, to clean up after
+a crash (the kernel frees an unnamed file), or to make durable. Naming before the fsync
+lets one device trip carry the data, the inode and the folder entry (see
+`SpoolPart.commit`); the price is that after a power failure (not a process crash: the
+bytes are all written before the name is given) in/ can hold the last objects that were
+being committed, torn, never acknowledged: the sender sends them again, and a torn copy
+that cannot be read fails its import and is moved to quarantine. Elsewhere the object is written as
 tmp/<pid>-<random>.part, fsynced, renamed into in/<day> and the folder fsynced.
 """
 
@@ -251,25 +255,34 @@ class SpoolPart:
             view.release()
 
     def commit(self, sop_instance_uid: str) -> Path:
-        """fsync the file, name it in in/<day>, fsync the folder; returns its path."""
+        """Make the object durable under its final name in in/<day>; returns its path.
+
+        Unnamed file: linkat(), fsync the file, fsync the folder. Named temporary file:
+        fsync, rename, fsync the folder. Either way nothing is left on an error."""
         if self.fd is None:
             raise OSError("spool part already closed")
         name = self.spool.final_name(sop_instance_uid)
         final = self.day / name
         try:
-            if self.spool.durable:
-                os.fsync(self.fd)
             if self.tmp is None:
+                # Name first, then one fsync of the file: its data, its inode and (ext4
+                # without a journal: via the new entry; with a journal: in the same
+                # commit) the folder's block in one trip to the device, where fsync
+                # before linkat() needs a second trip for the folder. The folder's own
+                # fsync stays, as POSIX asks; it finds the entry already written.
                 folder = os.open(self.day, os.O_RDONLY | os.O_DIRECTORY)
                 try:
                     _link_unnamed(self.fd, folder, name)
+                    if self.spool.durable:
+                        os.fsync(self.fd)
+                        os.fsync(folder)
                     os.close(self.fd)
                     self.fd = None
-                    if self.spool.durable:
-                        os.fsync(folder)
                 finally:
                     os.close(folder)
             else:
+                if self.spool.durable:
+                    os.fsync(self.fd)
                 os.close(self.fd)
                 self.fd = None
                 os.rename(self.tmp, final)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from io import BytesIO
 from pathlib import Path
 
@@ -176,6 +178,40 @@ def test_it_writes_the_spool_file_atomically(  # type: ignore[no-untyped-def]
     monkeypatch.undo()
     path = spool.write([b"y" * 1000], "1.2.4")  # and the next object goes through
     assert path.read_bytes() == b"y" * 1000 and spool.files() == [path]
+
+
+@pytest.mark.parametrize("unnamed", [True, False], ids=["O_TMPFILE", "tmp-rename"])
+@pytest.mark.parametrize("failing", [1, 2], ids=["file-fsync", "folder-fsync"])
+def test_a_failed_fsync_after_naming_leaves_no_file_and_the_next_object_goes_through(  # type: ignore[no-untyped-def]
+    tmp_path: Path, monkeypatch, unnamed: bool, failing: int
+) -> None:
+    """The name is given before the fsyncs (O_TMPFILE) or between them (tmp/): an EIO
+    from either must still leave nothing under a final name, as it was never answered."""
+    (tmp_path / "probe").mkdir()
+    if unnamed and not Spool._can_link_unnamed(tmp_path / "probe"):
+        pytest.skip("this file system cannot link O_TMPFILE files")
+    spool = Spool(tmp_path / "s", unnamed=unnamed)
+    spool.write([b"w"], "1.2.2")  # folders exist before fsync is made to fail
+    real_fsync = os.fsync
+    calls: list[str] = []
+
+    def fsync(fd: int) -> None:
+        is_dir = stat.S_ISDIR(os.fstat(fd).st_mode)
+        calls.append("folder" if is_dir else "file")
+        if len(calls) == failing:
+            raise OSError(5, "Input/output error")
+        real_fsync(fd)
+
+    monkeypatch.setattr("store.spool.os.fsync", fsync)
+    with pytest.raises(OSError):
+        spool.write([b"x" * 5000], "1.2.3")
+    assert [p.name.split(".")[2] for p in spool.files()] == ["2"]  # only the earlier one
+    assert list(spool.tmp_dir.iterdir()) == []
+    calls.clear()
+    failing = 0
+    path = spool.write([b"y" * 5000], "1.2.4")
+    assert path.read_bytes() == b"y" * 5000
+    assert calls == ["file", "folder"]  # both made durable before the caller answers
 
 
 def test_it_links_unnamed_files_where_it_can_and_leaves_nothing_in_tmp(tmp_path: Path) -> None:
