@@ -22,15 +22,6 @@ EVENT = "113706"
 FILTERS = "113771"
 FILTER_MATERIAL = "113757"
 LATERALITY = ("G-C171", "272741003")
-# Laterality in the words image headers give (Left / Right / Both), so that a study's AGD
-# totals have one key per breast whether they came from a report or from its images
-# (reports code the breast, e.g. T-04030 "Left breast"; images say L or R).
-SIDE_BY_CODE = {
-    "T-04030": "Left", "80248007": "Left", "G-A101": "Left", "7771000": "Left",
-    "T-04020": "Right", "73056007": "Right", "G-A100": "Right", "24028007": "Right",
-    "T-04080": "Both", "63762007": "Both", "G-A102": "Both", "51440002": "Both",
-}
-SIDE_BY_WORD = {"left": "Left", "right": "Right", "both": "Both", "bilateral": "Both"}
 FLUORO_WORDS = ("fluoro",)
 
 
@@ -54,21 +45,6 @@ class Index:
     def text(self, code: str) -> str:
         nodes = self.by_code.get(code)
         return nodes[0].as_text() if nodes else ""
-
-    def side(self) -> str:
-        nodes = self.by_code.get(LATERALITY[0]) or self.by_code.get(LATERALITY[1])
-        return side(nodes[0]) if nodes else ""
-
-
-def side(node: Node | None) -> str:
-    """Left / Right / Both from a laterality item; another text as it is written."""
-    if node is None:
-        return ""
-    if node.value_code in SIDE_BY_CODE:
-        return SIDE_BY_CODE[node.value_code]
-    text = node.as_text().strip()
-    first = text.split(None, 1)[0].lower() if text else ""
-    return SIDE_BY_WORD.get(first, text)
 
 
 def extract(ds: Dataset) -> ReportData:
@@ -134,7 +110,7 @@ def _event(node: Node, ordinal: int) -> EventData:
         "agd_mGy": idx.num("111631", "mGy"),
         "compression_thickness_mm": idx.num("111633", "mm"),
         "compression_force_N": idx.num("111647", "N"),
-        "laterality": limit(idx.side(), 32),
+        "laterality": limit(idx.text(LATERALITY[0]) or idx.text(LATERALITY[1]), 32),
         "image_view": limit(idx.text("111031"), 64),
         "anode_target_material": limit(idx.text("111632"), 64),
         "hvl_mm": idx.num("111634", "mm"),
@@ -158,9 +134,9 @@ def _accumulated(node: Node, report: ReportData) -> None:
     plane = limit(idx.text("113764"), 32)
     if report.modality_type == "MG":
         for agd in idx.by_code.get("111637", []):
-            breast = side(agd.first(*LATERALITY)) or "unknown"
+            side = agd.txt(*LATERALITY) or "unknown"
             report.breasts.append(
-                {"laterality": limit(breast, 32), "accumulated_agd_mGy": agd.as_number("mGy")}
+                {"laterality": limit(side, 32), "accumulated_agd_mGy": agd.as_number("mGy")}
             )
         report.planes.append({"plane": plane})
         return

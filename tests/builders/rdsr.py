@@ -23,6 +23,7 @@ XRAY_RDSR = "1.2.840.10008.5.1.4.1.1.88.67"
 RADIOPHARMACEUTICAL_RDSR = "1.2.840.10008.5.1.4.1.1.88.68"
 COMPREHENSIVE_SR = "1.2.840.10008.5.1.4.1.1.88.33"
 ENHANCED_SR = "1.2.840.10008.5.1.4.1.1.88.22"
+BREAST = {"Left": "T-04030", "Right": "T-04020"}  # SRT codes for the breasts
 DX_IMAGE = "1.2.840.10008.5.1.4.1.1.1.1"
 MG_IMAGE = "1.2.840.10008.5.1.4.1.1.1.2"
 CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
@@ -259,7 +260,7 @@ def build_projection_rdsr(
             agd = sum(e.agd or 0.0 for e in evs if e.laterality == side)
             item = num(code("111637", "Accumulated Average Glandular Dose"), agd, "mGy")
             item.ContentSequence = DicomSequence([coded(
-                code("G-C171", "Laterality", "SRT"), code("T-04030", f"{side} breast", "SRT"),
+                code("G-C171", "Laterality", "SRT"), code(BREAST[side], f"{side} breast", "SRT"),
                 "HAS CONCEPT MOD")])
             accumulated.append(item)
     else:
@@ -298,7 +299,8 @@ def build_projection_rdsr(
         ]
         if e.laterality:
             items.append(coded(code("G-C171", "Laterality", "SRT"),
-                               code("T-04030", f"{e.laterality}", "SRT"), "HAS CONCEPT MOD"))
+                               code(BREAST[e.laterality], f"{e.laterality} breast", "SRT"),
+                               "HAS CONCEPT MOD"))
         if e.agd is not None:
             items.append(num(code("111631", "Average Glandular Dose"), e.agd, "mGy"))
         children.append(container(code("113706", "Irradiation Event X-Ray Data"), items))
