@@ -68,8 +68,12 @@ class Job(models.Model):
             return None
         return round((self.finished_at - self.started_at).total_seconds(), 2)
 
+    def _stored(self, *fields: str) -> dict[str, Any]:
+        return type(self)._default_manager.filter(pk=self.pk).values(*fields).first() or {}
+
     def add_error(self, text: str) -> None:
-        self.errors = [*self.errors, text]
+        """Append to the errors as stored (the reaper may have added one meanwhile)."""
+        self.errors = [*(self._stored("errors").get("errors") or self.errors), text]
         type(self)._default_manager.filter(pk=self.pk).update(errors=self.errors)
 
     def set_message(self, text: str) -> None:
@@ -99,6 +103,17 @@ class Job(models.Model):
         )
 
     def finish(self, status: str, message: str = "") -> None:
+        """Record the outcome. A job the reaper failed while it was in fact still running
+        (no heartbeat for longer than qr.lease allows) gets its real outcome, and its
+        errors keep the reaper's entry plus a line saying it finished after all."""
+        stored = self._stored("status", "finished_at")
+        if self.status == Status.RUNNING and stored.get("status") == Status.FAILED:
+            reaped_at = stored.get("finished_at")
+            when = f" at {timezone.localtime(reaped_at):%Y-%m-%d %H:%M:%S %Z}" if reaped_at else ""
+            self.add_error(
+                f"this job had been marked failed{when} because its worker gave no sign of "
+                f"life; it was still running and ended {status}"
+            )
         self.status = status
         self.finished_at = timezone.now()
         if message:

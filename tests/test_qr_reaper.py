@@ -199,3 +199,32 @@ def test_it_fails_the_job_of_a_worker_killed_mid_query(
     assert '<td class="status bad">failed</td>' in history
     detail = client.get(f"/qr/{query.pk}/").content.decode()
     assert lease.STOPPED in detail
+
+
+def test_a_reaped_job_that_was_still_running_keeps_the_history_and_its_real_outcome(
+    db: Any,
+) -> None:
+    """The worker was alive but silent past the bound: the reaper's entry stays, errors
+    written afterwards are appended to it, and the real outcome is explained."""
+    query = running(remote(), lease.STALE_AFTER + MINUTE)
+    query.start()  # the live worker's own copy of the row, as run_query holds it
+    Query.objects.filter(pk=query.pk).update(heartbeat_at=timezone.now() - 2 * lease.STALE_AFTER)
+    query.heartbeat_at = Query.objects.get(pk=query.pk).heartbeat_at
+    assert [job.pk for job in lease.reap_stale(timezone.now())] == [query.pk]
+    query.add_error("C-FIND series of study 3: timed out; retrying once")
+    query.finish(Status.PARTIAL, "3 of 4 studies")
+    stored = Query.objects.get(pk=query.pk)
+    assert stored.status == Status.PARTIAL and stored.message == "3 of 4 studies"
+    assert len(stored.errors) == 3
+    assert stored.errors[0].startswith(lease.STOPPED)
+    assert stored.errors[1] == "C-FIND series of study 3: timed out; retrying once"
+    assert stored.errors[2].startswith("this job had been marked failed at ")
+    assert stored.errors[2].endswith("it was still running and ended partial")
+
+
+def test_a_job_that_was_not_reaped_finishes_without_a_note(db: Any) -> None:
+    query = running(remote(), MINUTE)
+    query.add_error("one series refused")
+    query.finish(Status.COMPLETE, "done")
+    stored = Query.objects.get(pk=query.pk)
+    assert stored.status == Status.COMPLETE and stored.errors == ["one series refused"]
