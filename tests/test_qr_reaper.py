@@ -228,3 +228,18 @@ def test_a_job_that_was_not_reaped_finishes_without_a_note(db: Any) -> None:
     query.finish(Status.COMPLETE, "done")
     stored = Query.objects.get(pk=query.pk)
     assert stored.status == Status.COMPLETE and stored.errors == ["one series refused"]
+
+
+def test_the_job_page_names_the_worker_and_its_last_sign_of_life(
+    client: Client, importer: Any
+) -> None:
+    query = running(remote(), dt.timedelta(minutes=2))
+    client.force_login(importer)
+    html = client.get(f"/qr/{query.pk}/live/").content.decode()
+    beat = timezone.localtime(query.heartbeat_at)
+    assert "Worker otherhost:4242" in html
+    assert f"last sign of life {beat:%Y-%m-%d %H:%M:%S}" in html
+    lease.reap_stale(timezone.now() + lease.STALE_AFTER)
+    html = client.get(f"/qr/{query.pk}/live/").content.decode()
+    assert "Worker otherhost:4242" in html and "last sign of life" not in html
+    assert lease.STOPPED in html
