@@ -154,7 +154,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"unreachable_peer": {"()": "doseport.logfilters.UnreachablePeer"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain",
+                             "filters": ["unreachable_peer"]}},
     "root": {"handlers": ["console"], "level": env_str("DOSEPORT_LOG_LEVEL", "INFO").upper()},
     "loggers": {
         "pynetdicom": {"level": "WARNING"},
