@@ -285,8 +285,8 @@ DISK = "durable writes alone"
 def disk_ceiling(name: str, files: list[Path], writers: int, work: Path) -> Result:
     """The same files written by `writers` threads exactly as the node's spool writes
     them (store.spool.Spool.write: write, name, fsync of file and folder), with no
-    network and no DICOM: the
-    most objects/s any receiver that answers only after fsync can reach on this disk."""
+    network and no DICOM: the most objects/s any receiver that answers only after fsync
+    can reach on this disk."""
     from store.spool import Spool
 
     spool = Spool(work / f"doseport-home-disk-{time.monotonic_ns()}")

@@ -16,8 +16,8 @@ lets one device trip carry the data, the inode and the folder entry (see
 `SpoolPart.commit`); the price is that after a power failure (not a process crash: the
 bytes are all written before the name is given) in/ can hold the last objects that were
 being committed, torn, never acknowledged: the sender sends them again, and a torn copy
-that cannot be read fails its import and is moved to quarantine. Elsewhere the object is written as
-tmp/<pid>-<random>.part, fsynced, renamed into in/<day> and the folder fsynced.
+that cannot be read fails its import and is moved to quarantine. Elsewhere the object is
+written as tmp/<pid>-<random>.part, fsynced, renamed into in/<day> and the folder fsynced.
 """
 
 from __future__ import annotations
