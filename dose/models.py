@@ -104,6 +104,9 @@ class IrradiationEvent(models.Model):
     compression_thickness_mm = models.FloatField(null=True, blank=True)
     compression_force_N = models.FloatField(null=True, blank=True)
     laterality = models.CharField(max_length=32, blank=True, default="")
+    laterality_code = models.CharField(
+        max_length=1, blank=True, default="", help_text="L, R or B (both), whatever the source"
+    )
     image_view = models.CharField(max_length=64, blank=True, default="")
     anode_target_material = models.CharField(max_length=64, blank=True, default="")
     hvl_mm = models.FloatField(null=True, blank=True)
