@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+import audit
 from doseport.auth import ADMIN, IMPORTER, VIEWER, role_required
 from nodes import services
 from nodes.forms import DeleteSettingsForm, RemoteNodeForm, StoreNodeForm, typed_port_warning
@@ -63,6 +64,8 @@ def _node_form(
     adding = form.instance.pk is None
     if request.method == "POST" and form.is_valid():
         node = form.save()
+        audit.record("node.add" if adding else "node.edit", node, request=request,
+                     detail=audit.changes(form))
         verb = "Added" if adding else "Saved"
         messages.success(request, f"{verb} {LABELS[kind]} {node.name} (id {node.pk}).")
         warning = getattr(form, "port_warning", "")
@@ -90,6 +93,7 @@ def node_delete(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
             "Remove or reassign those first.",
         )
     else:
+        audit.record("node.delete", f"{LABELS[kind]} {pk} {name}", request=request)
         messages.success(request, f"Deleted {LABELS[kind]} {name}.")
     return redirect("nodes:dicom")
 
@@ -123,6 +127,8 @@ def delete_settings(request: HttpRequest) -> HttpResponse:
     form = DeleteSettingsForm(request.POST, instance=DeleteSettings.get())
     if form.is_valid():
         form.save()
+        audit.record("delete_settings.edit", "delete settings", request=request,
+                     detail=audit.changes(form))
         messages.success(request, "Saved delete settings.")
         return redirect("nodes:dicom")
     context = _page_context(request)

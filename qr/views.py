@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+import audit
 from doseport.auth import IMPORTER, role_required
 from nodes.models import RemoteNode, StoreNode
 from nodes.tasks import queue_echo
@@ -25,6 +26,7 @@ def query_page(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         query = jobs.new_query(data["remote"], data["store"], data["params"],
                                user=request.user, auto_move=data["auto_move"])
+        audit.record("query.run", query, request=request, detail={"params": query.params})
         tasks.query_task(query.pk)
         return redirect("qr:detail", query.pk)
     return render(request, "qr/query.html", {"form": form})
@@ -100,7 +102,9 @@ def retrieve(request: HttpRequest, pk: int) -> HttpResponse:
     elif store is None:
         messages.error(request, "Choose the store node to retrieve to.")
     else:
-        tasks.move_task(jobs.new_move(query, store).pk)
+        move = jobs.new_move(query, store)
+        audit.record("retrieve.run", move, request=request, detail={"store": store.name})
+        tasks.move_task(move.pk)
     return redirect("qr:detail", query.pk)
 
 
@@ -127,6 +131,7 @@ def again(request: HttpRequest, pk: int) -> HttpResponse:
     except ValueError as exc:
         messages.error(request, str(exc))
         return redirect("qr:detail", query.pk)
+    audit.record("query.run", new, request=request, detail={"again_of": query.pk})
     tasks.query_task(new.pk)
     return redirect("qr:detail", new.pk)
 
@@ -163,6 +168,10 @@ def delete(request: HttpRequest) -> HttpResponse:
     ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
     running = Query.objects.filter(pk__in=ids, status__in=[Status.QUEUED, Status.RUNNING])
     deleted, _ = Query.objects.filter(pk__in=ids).exclude(pk__in=running).delete()
+    if ids:
+        kept = list(running.values_list("pk", flat=True))
+        audit.record("query.delete", "queries " + ", ".join(map(str, ids)), request=request,
+                     detail={"ids": ids, "running_not_deleted": kept})
     if running.exists():
         messages.error(request, "Running queries were not deleted; cancel them first.")
     messages.success(request, f"Deleted {len(ids) - running.count()} queries.")

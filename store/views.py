@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+import audit
 from doseport.auth import ADMIN, VIEWER, role_required
 from nodes.models import StoreNode
 from store import control
@@ -32,6 +33,7 @@ def _act(request: HttpRequest, pk: int, start: bool) -> HttpResponse:
             return HttpResponse(str(exc), status=409)
         messages.error(request, str(exc))
         return redirect("nodes:dicom")
+    audit.record("node.start" if start else "node.stop", node, request=request)
     if request.headers.get("HX-Request"):
         return _partial(request, node)
     messages.success(request, message)

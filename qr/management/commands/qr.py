@@ -10,6 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
+import audit
 from lib.dicom import echo
 from nodes.models import RemoteNode, StoreNode
 from qr import lease
@@ -153,6 +154,7 @@ class Command(BaseCommand):
         if not options["no_move"] and remote.retrieve_method == RemoteNode.RETRIEVE_MOVE:
             _echo_or_fail(store, "store node")
         query = new_query(remote, store, params)
+        audit.record("query.run", query, detail={"params": query.params})
         query.on_message = self.progress  # type: ignore[attr-defined]
         self.progress(f"query {query.pk}: {remote.name} for {', '.join(params.groups)}")
         run_query(query)
@@ -176,6 +178,7 @@ class Command(BaseCommand):
 
     def retrieve(self, query: Query, store: StoreNode, options: dict[str, Any]) -> Move:
         move = new_move(query, store)
+        audit.record("retrieve.run", move, detail={"store": store.name})
         move.on_message = self.progress  # type: ignore[attr-defined]
         run_move(move)
         wait = options["arrival_timeout"]
