@@ -16,6 +16,7 @@ from dose.models import (
     XrayFilter,
     XraySource,
 )
+from lib.laterality import laterality_code
 
 STUDY_TEXT = (
     "study_instance_uid", "modality_type", "accession_number", "study_description",
@@ -43,8 +44,8 @@ EVENT_PROJECTION = (
     "entrance_exposure_at_rp_mGy",
 )
 EVENT_MG = (
-    "agd_mGy", "compression_thickness_mm", "compression_force_N", "laterality", "image_view",
-    "anode_target_material", "hvl_mm",
+    "agd_mGy", "compression_thickness_mm", "compression_force_N", "laterality",
+    "laterality_code", "image_view", "anode_target_material", "hvl_mm",
 )
 EVENT_NM = (
     "radiopharmaceutical_agent", "radionuclide", "radionuclide_half_life_s",
@@ -56,7 +57,7 @@ TOTALS_KEYS = (
     "number_of_events", "dlp_total_mGycm", "dap_total_Gym2", "dose_rp_total_Gy",
     "fluoro_dap_total_Gym2", "fluoro_dose_rp_total_Gy", "acquisition_dap_total_Gym2",
     "acquisition_dose_rp_total_Gy", "total_fluoro_time_s", "accumulated_agd_mGy",
-    "number_of_planes",
+    "accumulated_agd_by_side_mGy", "number_of_planes",
 )
 _EVENT_SKIP = {"xray_sources", "filters"} | set(EVENT_NM)
 
@@ -161,9 +162,31 @@ def totals_to_dict(study: Study, events: list[dict[str, Any]]) -> dict[str, Any]
     elif study.modality_type in (Study.DX, Study.RF, Study.MG):
         out["dap_total_Gym2"] = _sum([e["dap_Gym2"] for e in events])
         out["dose_rp_total_Gy"] = _sum([e["dose_rp_Gy"] for e in events])
+        # Image headers (and reports without accumulated data): a second plane only shows
+        # as events on plane B.
+        biplane = any("plane b" in str(e.get("acquisition_plane") or "").lower() for e in events)
+        out["number_of_planes"] = 2 if biplane else 1
     if study.modality_type == Study.MG:
         out["accumulated_agd_mGy"] = _agd_by_laterality(study, events)
+        out["accumulated_agd_by_side_mGy"] = _agd_by_side(study, events)
     return out
+
+
+def _agd_by_side(study: Study, events: list[dict[str, Any]]) -> dict[str, float] | None:
+    """The accumulated AGD keyed L/R/B: a report's totals if it has them, else the events'."""
+    by_side: dict[str, float] = {}
+    breasts = list(study.breasts.all())
+    if breasts:
+        for b in breasts:
+            code = laterality_code(b.laterality)
+            if code and b.accumulated_agd_mGy is not None:
+                by_side[code] = by_side.get(code, 0.0) + b.accumulated_agd_mGy
+        return by_side or None
+    for e in events:
+        if e["agd_mGy"] is not None and e.get("laterality_code"):
+            code = e["laterality_code"]
+            by_side[code] = by_side.get(code, 0.0) + e["agd_mGy"]
+    return by_side or None
 
 
 def _agd_by_laterality(study: Study, events: list[dict[str, Any]]) -> dict[str, float] | None:

@@ -19,11 +19,14 @@ RF_SIEMENS_SUMMARY = "rf_siemens_summary"
 DX_IMAGE = "dx_image"
 MG_IMAGE = "mg_image"
 CT_PHILIPS_SCREEN = "ct_philips_screen"
+CT_DOSE_SCREEN = "ct_dose_screen"  # any other vendor's screen with an Exposure Dose Sequence
 NM_IMAGE = "nm_image"
+PATIENT_DOSE_REPORT = "patient_dose_report"  # 88.73 without CT or projection content
 KINDS = (
     CT_RDSR, PROJECTION_RDSR, NM_RDSR, RF_SIEMENS_SUMMARY, DX_IMAGE, MG_IMAGE,
-    CT_PHILIPS_SCREEN, NM_IMAGE,
+    CT_PHILIPS_SCREEN, CT_DOSE_SCREEN, NM_IMAGE, PATIENT_DOSE_REPORT,
 )
+CT_SCREEN_KINDS = (CT_PHILIPS_SCREEN, CT_DOSE_SCREEN)
 RDSR_KINDS = (CT_RDSR, PROJECTION_RDSR, NM_RDSR, RF_SIEMENS_SUMMARY)
 
 XRAY_RDSR = "1.2.840.10008.5.1.4.1.1.88.67"
@@ -36,6 +39,8 @@ SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 CR_IMAGE = "1.2.840.10008.5.1.4.1.1.1"
 DX_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.1"
 DX_PROCESSING = "1.2.840.10008.5.1.4.1.1.1.1.1"
+IO_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.3"  # dental intra-oral
+IO_PROCESSING = "1.2.840.10008.5.1.4.1.1.1.3.1"
 MG_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.2"
 MG_PROCESSING = "1.2.840.10008.5.1.4.1.1.1.2.1"
 NM_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.20"
@@ -43,7 +48,8 @@ PET_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.128"
 
 DOSE_SR_CLASSES = {XRAY_RDSR, RADIOPHARMACEUTICAL_RDSR, PATIENT_RDSR, ENHANCED_XRAY_RDSR}
 GENERIC_SR_CLASSES = {ENHANCED_SR, COMPREHENSIVE_SR}
-DX_CLASSES = {CR_IMAGE, DX_PRESENTATION, DX_PROCESSING}
+# Panoramic (PX) images use the DX classes; intra-oral ones have their own.
+DX_CLASSES = {CR_IMAGE, DX_PRESENTATION, DX_PROCESSING, IO_PRESENTATION, IO_PROCESSING}
 MG_CLASSES = {MG_PRESENTATION, MG_PROCESSING}
 NM_CLASSES = {NM_IMAGE_STORAGE, PET_IMAGE_STORAGE}
 
@@ -134,7 +140,8 @@ def _classify_sr(ds: Dataset, sop_class: str) -> Classification:
     if sop_class == ENHANCED_SR and code == SIEMENS_RADIATION_SUMMARY:
         return Classification(RF_SIEMENS_SUMMARY)
     if sop_class == PATIENT_RDSR:
-        return _classify_xray_report(ds)
+        verdict = _classify_xray_report(ds)
+        return verdict if verdict.importable else Classification(PATIENT_DOSE_REPORT)
     shown = f"{code[0]}, {code[1]}" if code else "none"
     return Classification(None, f"structured report is not a dose report (root concept {shown})")
 
@@ -148,6 +155,11 @@ def _image_type(ds: Dataset) -> list[str]:
     return [str(v).strip().upper() for v in value]
 
 
+def has_exposure_dose_sequence(ds: Dataset) -> bool:
+    """A dose screen's header: an Exposure Dose Sequence (0040,030E) with a CTDIvol."""
+    return any("CTDIvol" in item for item in ds.get("ExposureDoseSequence") or [])
+
+
 def _classify_secondary_capture(ds: Dataset) -> Classification:
     modality = str(ds.get("Modality", "")).upper()
     if modality == "MG" and "ORIGINAL" in _image_type(ds):
@@ -156,6 +168,8 @@ def _classify_secondary_capture(ds: Dataset) -> Classification:
     description = str(ds.get("SeriesDescription", "")).strip().lower()
     if "philips" in manufacturer and description == "dose info":
         return Classification(CT_PHILIPS_SCREEN)
+    if has_exposure_dose_sequence(ds):
+        return Classification(CT_DOSE_SCREEN)  # GE and any other vendor's dose screen
     return Classification(
         None, f"secondary capture (modality {modality or 'none'}) is not a known dose screen"
     )

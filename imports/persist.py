@@ -6,8 +6,9 @@ Merging rules (issue 3):
   (a report continuing the study);
 - images add one event each; a mammography exposure seen before (for-processing and
   for-presentation copies share the acquisition date-time) adds nothing;
-- a projection dose report replaces events read from image headers of the same study, and
-  images of a study that has a dose report add nothing (no double counting);
+- a projection or CT dose report replaces events read from image headers or a CT dose
+  screen of the same study, and images or screens of a study that has a dose report add
+  nothing (no double counting);
 - NM: the radiopharmaceutical report's administration wins over image-derived data in
   either order; a later image only adds its SOP Instance UID.
 """
@@ -27,10 +28,12 @@ from dose.models import (
     XrayFilter,
     XraySource,
 )
-from imports.classify import DX_IMAGE, MG_IMAGE, NM_IMAGE, NM_RDSR
+from imports.classify import CT_SCREEN_KINDS, DX_IMAGE, MG_IMAGE, NM_IMAGE, NM_RDSR
 from imports.extractors.data import EventData, ReportData
 
-IMAGE_KINDS = (DX_IMAGE, MG_IMAGE)
+# Objects whose dose values are copied from a header: a dose report of the same study wins
+# over them in either order (CT dose screens too, so a screen and an RDSR never add up).
+IMAGE_KINDS = (DX_IMAGE, MG_IMAGE, *CT_SCREEN_KINDS)
 PLANE_SUMS = (
     "dap_total_Gym2", "dose_rp_total_Gy", "fluoro_dap_total_Gym2", "fluoro_dose_rp_total_Gy",
     "acquisition_dap_total_Gym2", "acquisition_dose_rp_total_Gy", "total_fluoro_time_s",

@@ -24,7 +24,8 @@ from pydicom.errors import InvalidDicomError
 from imports import classify as c
 from imports.extractors import ExtractError, extract
 from imports.models import ImportRecord, Outcome, Source
-from imports.persist import store_report
+from imports.persist import IMAGE_KINDS, store_report
+from imports.reading import read_file
 from nodes.models import DeleteSettings
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,8 @@ log = logging.getLogger(__name__)
 DELETE_FLAG = {
     c.CT_RDSR: "del_rdsr", c.PROJECTION_RDSR: "del_rdsr", c.NM_RDSR: "del_rdsr",
     c.RF_SIEMENS_SUMMARY: "del_rdsr", c.DX_IMAGE: "del_dx_im", c.MG_IMAGE: "del_mg_im",
-    c.CT_PHILIPS_SCREEN: "del_ct_phil", c.NM_IMAGE: "del_nm_im",
+    c.CT_PHILIPS_SCREEN: "del_ct_phil", c.CT_DOSE_SCREEN: "del_ct_phil", c.NM_IMAGE: "del_nm_im",
+    c.PATIENT_DOSE_REPORT: "del_rdsr",
 }
 _CHUNK = 500
 UNDEFINED = 0xFFFFFFFF
@@ -64,7 +66,7 @@ def read_dataset(path: Path) -> Dataset:
     """Header and content tree; pixel data is never needed for dose values."""
     ds: Dataset
     try:
-        ds = dcmread(path, stop_before_pixels=True)
+        ds = read_file(Path(path))
     except InvalidDicomError:
         ds = _read_without_preamble(path)
     except FileNotFoundError:
@@ -130,6 +132,9 @@ def import_file(
         elif not verdict.importable:
             record.outcome = Outcome.NOT_IMPORTABLE
             record.error = verdict.reason
+        elif verdict.kind == c.PATIENT_DOSE_REPORT:
+            record.outcome = Outcome.NOT_IMPORTABLE
+            record.error = patient_dose_report_note(ds)
         else:
             _import_dataset(record, ds, verdict.kind or "")
     except NotDicom as exc:
@@ -151,6 +156,21 @@ def import_file(
     elif record.kept_path != saved_kept_path:
         record.save(update_fields=["kept_path"])
     return record
+
+
+def patient_dose_report_note(ds: Dataset) -> str:
+    """What a Patient Radiation Dose SR (88.73) without CT or projection content carries."""
+    names = []
+    for item in ds.get("ContentSequence") or []:
+        name = item.get("ConceptNameCodeSequence")
+        meaning = str(name[0].get("CodeMeaning", "")).strip() if name else ""
+        if meaning and meaning not in names:
+            names.append(meaning)
+    carried = "; ".join(names[:8]) or "no content items"
+    return (
+        "no irradiation events: a Patient Radiation Dose report holds estimated patient "
+        f"dose, not irradiation events (it carries: {carried})"
+    )[:1000]
 
 
 def _fill_identity(record: ImportRecord, ds: Dataset) -> None:
@@ -175,7 +195,7 @@ def _import_dataset(record: ImportRecord, ds: Dataset, kind: str) -> None:
             record.error = "SOP Instance UID already imported"
             return
         result = store_report(report, record.sop_instance_uid)
-        if result.added or kind not in (c.DX_IMAGE, c.MG_IMAGE):
+        if result.added or kind not in IMAGE_KINDS:
             record.outcome = Outcome.IMPORTED
         else:
             record.outcome = Outcome.DUPLICATE
@@ -246,7 +266,7 @@ def quarantine(path: Path, keep: bool = False) -> Path:
             log.info("cannot move %s to quarantine (%s); copying", path.name, exc)
     try:
         shutil.copy2(path, target)
-        target.chmod(0o644)
+        target.chmod(0o600)  # copy2 copies the source mode; the quarantine is private
     except OSError as exc:
         log.warning("cannot copy %s to quarantine: %s", path.name, exc)
         return path

@@ -28,3 +28,4 @@ class ReportData:
     @property
     def modality_type(self) -> str:
         return str(self.study.get("modality_type", ""))
+

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from django.conf import settings
 from pydicom import Dataset
 from pydicom.multival import MultiValue
 
+from lib import identity
 from lib.dates import parse_date, parse_time
 
 
@@ -33,13 +33,28 @@ def number(ds: Dataset, keyword: str) -> float | None:
         return None
 
 
+# A birth date in 1900 or earlier is a placeholder (1900-01-01, 1899-12-30, 0001-01-01...);
+# so is one that gives an age over 120 years or a date after the study.
+PLACEHOLDER_BIRTH_YEAR = 1900
+MAX_AGE_YEARS = 120
+
+
 def age_decimal(ds: Dataset) -> float | None:
-    """Years, from birth date and study date when both exist, else from PatientAge."""
+    """Years: from birth and study date unless the birth date is a placeholder, else Patient Age.
+
+    EXPORT_SCHEMA.md: a placeholder birth date or one giving an age over 120 years falls back
+    to Patient Age (AS: nnnY/M/W/D)."""
     born = parse_date(text(ds, "PatientBirthDate"))
     when = parse_date(text(ds, "StudyDate"))
-    if born and when and born <= when and (when - born).days < 150 * 366:
-        return round((when - born).days / 365.25, 1)
-    age = text(ds, "PatientAge")
+    if born and when and PLACEHOLDER_BIRTH_YEAR < born.year and born <= when:
+        years = (when - born).days / 365.25
+        if years <= MAX_AGE_YEARS:
+            return round(years, 1)
+    return age_from_as(text(ds, "PatientAge"))
+
+
+def age_from_as(age: str) -> float | None:
+    """Decimal years from a DICOM Age String ('075Y', '018M', '003W', '010D')."""
     if len(age) >= 2 and age[:-1].isdigit():
         per_year = {"Y": 1.0, "M": 12.0, "W": 52.1775, "D": 365.25}.get(age[-1].upper())
         if per_year:
@@ -52,7 +67,7 @@ def _identity(value: str) -> str:
     if not value or mode == "none":
         return ""
     if mode == "hashed":
-        return hashlib.sha256(value.encode("utf-8")).hexdigest()
+        return identity.identity_hash(value)
     return value
 
 
@@ -79,6 +94,9 @@ def study_fields(ds: Dataset) -> dict[str, Any]:
         "patient_id": _identity(text(ds, "PatientID"))[:128],
         "patient_birth_date": _identity(text(ds, "PatientBirthDate"))[:64],
     }
+    hashed = settings.PATIENT_IDENTITY == "hashed"
+    if hashed and any(fields[k] for k in ("patient_name", "patient_id", "patient_birth_date")):
+        fields["identity_hash"] = identity.HMAC_SHA256
     if fields["study_date"] is None:
         for keyword in ("SeriesDate", "ContentDate", "AcquisitionDate"):
             fields["study_date"] = parse_date(text(ds, keyword))

@@ -23,6 +23,14 @@ MATERIALS = {
     "PB": "Lead or Lead compound", "LEAD": "Lead or Lead compound",
     "ER": "Erbium or Erbium compound",
 }
+# View Position (0018,5101) words -> the code meanings (CID 4010, 4014) reports carry.
+VIEWS = {
+    "AP": "antero-posterior", "PA": "postero-anterior", "LL": "left lateral",
+    "RL": "right lateral", "LAT": "lateral", "CC": "cranio-caudal",
+    "MLO": "medio-lateral oblique", "ML": "medio-lateral", "LM": "latero-medial",
+    "XCC": "cranio-caudal exaggerated laterally", "FB": "caudo-cranial (from below)",
+    "SIO": "superolateral to inferomedial oblique", "LMO": "latero-medial oblique",
+}
 LATERALITY = {"L": "Left", "R": "Right", "B": "Both", "LEFT": "Left", "RIGHT": "Right"}
 _SIEMENS_FILTER = re.compile(r"^([A-Z]+)_([\d.]+)_MM$")
 
@@ -98,10 +106,24 @@ def _raw_number(ds: Dataset, keyword: str) -> float | None:
         return None
 
 
+def entrance_dose_mgy(ds: Dataset) -> float | None:
+    """Entrance Dose in mGy (0040,8302), else Entrance Dose in dGy (0040,0302)."""
+    value = header.number(ds, "EntranceDoseInmGy")
+    if value is not None:
+        return value
+    dgy = header.number(ds, "EntranceDose")
+    return dgy * 100 if dgy is not None else None
+
+
+def _view(ds: Dataset) -> str:
+    word = header.text(ds, "ViewPosition")
+    return VIEWS.get(word.upper(), word)
+
+
 def event_fields(ds: Dataset) -> dict[str, Any]:
     dap = header.number(ds, "ImageAndFluoroscopyAreaDoseProduct")  # dGy.cm2
     view = ds.get("ViewCodeSequence")
-    view_text = str(view[0].get("CodeMeaning", "")) if view else header.text(ds, "ViewPosition")
+    view_text = str(view[0].get("CodeMeaning", "")) if view else _view(ds)
     side = header.text(ds, "ImageLaterality") or header.text(ds, "Laterality")
     exposure_time = _raw_number(ds, "ExposureTime")
     if exposure_time is None:
@@ -127,7 +149,7 @@ def event_fields(ds: Dataset) -> dict[str, Any]:
         "exposure_index": header.number(ds, "ExposureIndex"),
         "target_exposure_index": header.number(ds, "TargetExposureIndex"),
         "deviation_index": header.number(ds, "DeviationIndex"),
-        "entrance_exposure_at_rp_mGy": header.number(ds, "EntranceDoseInmGy"),
+        "entrance_exposure_at_rp_mGy": entrance_dose_mgy(ds),
         "laterality": LATERALITY.get(side.upper(), "")[:32],
         "image_view": view_text[:64],
     }

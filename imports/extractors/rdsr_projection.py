@@ -1,8 +1,8 @@
 """Projection X-Ray Radiation Dose SR (TID 10001): DX, RF/XA and MG reports.
 
-The modality type is decided per report: mammography from the procedure reported, then
-the acquisition device type, then whether any fluoroscopy was done (dual DX/RF units
-produce one report per study, typed by what that study did).
+The modality type is decided per report from DICOM evidence (`modality_type`; dual DX/RF
+units produce one report per study, typed by what that study did; a cine-only
+angiography report is RF).
 """
 
 from __future__ import annotations
@@ -57,20 +57,43 @@ def extract(ds: Dataset) -> ReportData:
     return report
 
 
+CINE_MIN_PULSES = 3  # dual-energy radiography makes 2 exposures; a cine run makes more
+
+
 def modality_type(root: Node, events: list[EventData]) -> str:
+    """MG, RF (fluoroscopy and interventional) or DX, by DICOM evidence (docs/import.md).
+
+    In order: a mammography procedure; any fluoroscopy or rotational event; a
+    fluoroscopy-guided device; a cassette-based (CR) device; a second plane (biplane
+    systems are angiography systems); a cine run, i.e. a stationary acquisition of several
+    pulses with a dose at the interventional reference point. Otherwise DX."""
     procedure = root.txt("121058").lower()
     if "mammo" in procedure:
         return "MG"
-    device = root.txt("122142", "113876").lower()
-    if "fluoroscopy" in device:
-        return "RF"
-    if "integrated projection" in device or "cassette" in device:
-        return "DX"
     for event in events:
         kind = str(event.fields.get("irradiation_event_type", "")).lower()
         if "fluoro" in kind or "rotational" in kind:
             return "RF"
+    device = root.txt("122142", "113876").lower()
+    if "fluoroscopy" in device:
+        return "RF"
+    if "cassette" in device:
+        return "DX"
+    if any(_is_plane_b(event) or _is_cine(event) for event in events):
+        return "RF"
     return "DX"
+
+
+def _is_plane_b(event: EventData) -> bool:
+    return "plane b" in str(event.fields.get("acquisition_plane", "")).lower()
+
+
+def _is_cine(event: EventData) -> bool:
+    pulses = event.fields.get("number_of_pulses")
+    return (
+        pulses is not None and pulses >= CINE_MIN_PULSES
+        and event.fields.get("dose_rp_Gy") is not None
+    )
 
 
 def _event(node: Node, ordinal: int) -> EventData:
