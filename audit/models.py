@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
@@ -63,6 +65,12 @@ class AuditEntry(models.Model):
     def __str__(self) -> str:
         when = f"{self.created_at:%Y-%m-%d %H:%M:%S}"
         return f"{when} {self.username or '-'} {self.action} {self.target}"
+
+    @property
+    def detail_text(self) -> str:
+        """`key=value; ...` for the page (a template's `detail.items` would read a key 'items')."""
+        pairs = self.detail.items()
+        return "; ".join(f"{k}={json.dumps(v, cls=DjangoJSONEncoder)}" for k, v in pairs)
 
     @property
     def label(self) -> str:

@@ -249,8 +249,9 @@ def test_it_shows_entries_newest_first_and_filters_them(client: Client, admin_us
     since = (TODAY - dt.timedelta(days=3)).isoformat()
     until = (TODAY - dt.timedelta(days=1)).isoformat()
     assert targets(since=since, until=until) == [("node.delete", "carol")]
+    AuditEntry.objects.filter(action="query.run").update(detail={"items": [1], "again_of": 3})
     page = client.get("/audit/").content.decode()
-    assert "query 9 PACS" in page and 'id="audit"' in page
+    assert "query 9 PACS" in page and "items=[1]; again_of=3" in page
 
 
 def test_it_pages_the_entries(client: Client, admin_user: Any) -> None:
