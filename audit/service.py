@@ -73,6 +73,16 @@ def _os_user() -> str:
         return ""
 
 
+def client_address(request: HttpRequest) -> str:
+    """The address the login lock-out counts (X-Forwarded-For of a trusted proxy), so the two
+    logs agree; the peer address when the accounts app is absent."""
+    try:
+        from accounts.lockout import client_address as proxied
+    except ImportError:
+        return str(request.META.get("REMOTE_ADDR", ""))
+    return proxied(request)
+
+
 def build(
     action: str, target: Any, *, request: HttpRequest | None, user: Any,
     detail: dict[str, Any] | None, source: str | None,
@@ -82,10 +92,7 @@ def build(
         user = getattr(request, "user", None)
     if user is not None and not getattr(user, "is_authenticated", False):
         user = None
-    if request is not None:
-        address = str(request.META.get("REMOTE_ADDR", ""))
-    else:
-        address = socket.gethostname()
+    address = client_address(request) if request is not None else socket.gethostname()
     if user is not None:
         username = user.get_username()
     else:

@@ -100,6 +100,19 @@ def test_it_records_remote_node_changes(client: Client, admin_user: Any) -> None
     assert last("node.delete").target == f"remote node {node.pk} PACS"
 
 
+def test_it_takes_the_address_from_a_trusted_proxy(
+    client: Client, admin_user: Any, settings: Any
+) -> None:
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    login(client, admin_user).post("/config/dicom/store/add/", STORE_FORM,
+                                   HTTP_X_FORWARDED_FOR="10.9.8.7")
+    assert last("node.add").address == "10.9.8.7"
+    settings.TRUSTED_PROXIES = []
+    client.post("/config/dicom/store/add/", {**STORE_FORM, "name": "Other", "port": 11114},
+                HTTP_X_FORWARDED_FOR="10.9.8.7")
+    assert last("node.add").address == "127.0.0.1"
+
+
 def test_it_records_nothing_for_a_refused_change(
     client: Client, admin_user: Any, viewer: Any
 ) -> None:
