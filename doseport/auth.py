@@ -2,7 +2,8 @@
 
 A role is a Django group; superusers are admins. Every view names the role it needs with
 `@role_required`, which answers 403 (never a redirect) to a logged-in user without it, so a
-direct POST without the role fails on the server whatever the page showed.
+direct POST without the role fails on the server whatever the page showed. The 403 page
+shows the reason (`denial_reason`), e.g. "Your role, viewer, cannot run queries ...".
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ IMPORTER = "importer"
 ADMIN = "admin"
 ROLES = (VIEWER, IMPORTER, ADMIN)
 _RANK = {VIEWER: 1, IMPORTER: 2, ADMIN: 3}
+# What a role adds to the one below it: the 403 page says which of these was refused.
+ROLE_ACTIONS = {
+    VIEWER: "browse the registry",
+    IMPORTER: "run queries, retrieves or imports",
+    ADMIN: "change the configuration or manage users",
+}
 
 View = TypeVar("View", bound=Callable[..., HttpResponse])
 
@@ -41,12 +48,22 @@ def has_role(user: AbstractBaseUser | AnonymousUser, role: str) -> bool:
     return mine is not None and _RANK[mine] >= _RANK[role]
 
 
-def role_required(role: str) -> Callable[[View], View]:
+def denial_reason(mine: str | None, needed: str, action: str | None = None) -> str:
+    """One sentence for the 403 page: whose role, what it cannot do, what would."""
+    doing = action or ROLE_ACTIONS[needed]
+    if mine is None:
+        return f"Your account has no role yet, so it cannot {doing}. Ask an admin to give you one."
+    return f"Your role, {mine}, cannot {doing}: that needs the {needed} role."
+
+
+def role_required(role: str, action: str | None = None) -> Callable[[View], View]:
+    """Answer 403 with a reason unless the user has `role`; `action` names what is refused."""
+
     def decorate(view: View) -> View:
         @wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if not has_role(request.user, role):
-                raise PermissionDenied(f"This needs the {role} role.")
+                raise PermissionDenied(denial_reason(role_of(request.user), role, action))
             return view(request, *args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
@@ -55,9 +72,12 @@ def role_required(role: str) -> Callable[[View], View]:
 
 
 def set_role(user: Any, role: str) -> None:
-    """Give a user exactly one role."""
+    """Give a user exactly one role (a superuser given a lower role stops being one)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    if role != ADMIN and getattr(user, "is_superuser", False):
+        user.is_superuser = False
+        user.save(update_fields=["is_superuser"])
     groups = [Group.objects.get_or_create(name=r)[0] for r in ROLES]
     user.groups.remove(*groups)
     user.groups.add(Group.objects.get(name=role))

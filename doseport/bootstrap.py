@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import secrets
-
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
+from accounts.services import generate_password
 from doseport.auth import ADMIN, ROLES, set_role
 from nodes.models import StoreNode
 
@@ -23,7 +22,9 @@ def ensure_admin() -> str | None:
     users = get_user_model().objects
     if users.exists():
         return None
-    password = secrets.token_urlsafe(12)
+    # Generated to pass every password validator, so the admin is never told to change it
+    # just because it is "too short" (changing it is still advised: it was printed).
+    password = generate_password(get_user_model()(username="admin"))
     user = users.create_superuser("admin", "", password)
     set_role(user, ADMIN)
     return password

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from lib.env import (
@@ -61,6 +62,9 @@ INSTALLED_APPS = [
     "imports",
     "dose",
     "qr",
+    "axes",
+    "accounts",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -72,6 +76,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # Last: turns a login refused by the lock-out into the login page with the reason.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "doseport.urls"
@@ -133,7 +139,31 @@ else:
     }
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# Failed logins (django-axes, docs/accounts.md): counted per user name and per address
+# independently; at the limit, logins are refused (before hashing) for the cool-off time.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = env_int("DOSEPORT_LOGIN_FAILURE_LIMIT", 10, minimum=3, maximum=1000)
+AXES_COOLOFF_TIME = timedelta(
+    minutes=env_int("DOSEPORT_LOGIN_LOCKOUT_MINUTES", 30, minimum=1, maximum=7 * 24 * 60)
+)
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_address"
+AXES_CLIENT_STR_CALLABLE = "accounts.lockout.client_str"
+# Reverse proxies whose X-Forwarded-For is believed for the per-address count.
+TRUSTED_PROXIES = [
+    a.strip() for a in env_str("DOSEPORT_TRUSTED_PROXIES", "").split(",") if a.strip()
 ]
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"

@@ -7,14 +7,11 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path(
-        "account/password/",
-        auth_views.PasswordChangeView.as_view(success_url="/"),
-        name="password_change",
-    ),
+    path("", include("accounts.urls")),  # /account/password/, /users/
     path("config/", include("nodes.urls")),
     path("store/", include("store.urls")),
     path("imports/", include("imports.urls")),
     path("studies/", include("dose.urls")),
     path("qr/", include("qr.urls")),
+    path("audit/", include("audit.urls")),
 ]
