@@ -334,3 +334,12 @@ def test_it_refuses_a_bad_date() -> None:
         run_audit("--since", "2026-13-01")
     with pytest.raises(CommandError, match="--until 'soon' is not a date"):
         run_audit("--until", "soon")
+
+
+def test_it_reports_a_database_error_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any) -> None:
+        raise DatabaseError("no such table: audit_auditentry")
+
+    monkeypatch.setattr("audit.management.commands.audit.write_entries", broken)
+    with pytest.raises(CommandError, match="database error: no such table.*doseport migrate"):
+        run_audit("--since", "2026-12-01")

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 from django.utils import timezone
 
 from audit.models import AuditEntry
@@ -78,4 +79,7 @@ class Command(BaseCommand):
         until = parse_until(options["until"])
         entries = select(action=options["action"], username=options["user"],
                          since=since, until=until).order_by("created_at", "pk")
-        write_entries(entries.iterator(), options["format"], self.stdout.write)
+        try:
+            write_entries(entries.iterator(), options["format"], self.stdout.write)
+        except DatabaseError as exc:
+            raise CommandError(f"database error: {exc} (has `doseport migrate` run?)") from exc
