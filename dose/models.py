@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from lib import identity
+
 
 class Study(models.Model):
     CT, DX, RF, MG, NM = "CT", "DX", "RF", "MG", "NM"
@@ -36,6 +38,11 @@ class Study(models.Model):
     patient_name = models.CharField(max_length=256, blank=True, default="")
     patient_id = models.CharField(max_length=128, blank=True, default="")
     patient_birth_date = models.CharField(max_length=64, blank=True, default="")
+    # How name, id and birth date were hashed (DOSEPORT_PATIENT_IDENTITY=hashed): hashes of
+    # different schemes (or site keys) never match (lib/identity.py).
+    identity_hash = models.CharField(
+        max_length=16, blank=True, default="", choices=identity.SCHEMES
+    )
     source_sop_instance_uids = models.JSONField(default=list)
     from_report = models.BooleanField(
         default=True,

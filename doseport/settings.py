@@ -6,30 +6,55 @@ from datetime import timedelta
 from pathlib import Path
 
 from lib.env import (
+    DEFAULT_HOME,
     ConfigError,
+    allowed_hosts,
     env_bool,
     env_int,
+    env_list,
     env_path,
+    env_secret,
     env_str,
-    load_or_create_secret,
+    https_origins,
     parse_bind,
     parse_database_url,
 )
+from lib.private import IDENTITY_KEY_FILE, SECRET_KEY_FILE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-HOME = env_path("DOSEPORT_HOME", "./var")
-HOME.mkdir(parents=True, exist_ok=True)
+
+# Created (0700) with the keys at the start of each doseport command (lib/private.py), not
+# here: importing the settings writes nothing.
+HOME = env_path("DOSEPORT_HOME", DEFAULT_HOME)  # as lib.env.home_dir()
 SPOOL_DIR = HOME / "spool"
 QUARANTINE_DIR = HOME / "quarantine"
 LOG_DIR = HOME / "logs"
 
 DEBUG = env_bool("DOSEPORT_DEBUG", False)
-SECRET_KEY = env_str("SECRET_KEY", "") or load_or_create_secret(HOME / "secret_key")
+SECRET_KEY = env_secret("SECRET_KEY", HOME / SECRET_KEY_FILE)
+# Key of the HMAC that hashes patient identity (DOSEPORT_PATIENT_IDENTITY=hashed).
+IDENTITY_KEY_PATH = HOME / IDENTITY_KEY_FILE
 BIND = parse_bind("DOSEPORT_BIND", "127.0.0.1:8000")
-ALLOWED_HOSTS = [h.strip() for h in env_str("DOSEPORT_ALLOWED_HOSTS", "*").split(",") if h.strip()]
-CSRF_TRUSTED_ORIGINS = [
-    o.strip() for o in env_str("DOSEPORT_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
-]
+ALLOWED_HOSTS = allowed_hosts(BIND.host, env_list("DOSEPORT_ALLOWED_HOSTS"))
+CSRF_TRUSTED_ORIGINS = env_list("DOSEPORT_CSRF_TRUSTED_ORIGINS")
+
+# Behind a reverse proxy that terminates HTTPS (deploy/nginx-doseport.conf).
+HTTPS = env_bool("DOSEPORT_HTTPS", False)
+if HTTPS:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = 365 * 24 * 3600
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    CSRF_TRUSTED_ORIGINS = [*CSRF_TRUSTED_ORIGINS, *https_origins(ALLOWED_HOSTS)]
+# HSTS preloading is a request to browser makers for a whole public domain, not something a
+# hospital host name can take part in.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
+# Sessions end after this long without a request (doseport.security.SessionIdleRefresh).
+SESSION_IDLE_HOURS = env_int("DOSEPORT_SESSION_IDLE_HOURS", 12, minimum=1, maximum=24 * 30)
+SESSION_COOKIE_AGE = SESSION_IDLE_HOURS * 3600
 
 # Site-wide DICOM defaults.
 AE_TITLE = env_str("DOSEPORT_AE_TITLE", "DOSEPORT")
@@ -41,7 +66,8 @@ STORE_FAST_LANE = env_bool("DOSEPORT_STORE_FAST_LANE", True)
 STORE_PROCESSES = env_int("DOSEPORT_STORE_PROCESSES", 1, minimum=1, maximum=16)
 ECHO_INTERVAL_S = env_int("DOSEPORT_ECHO_INTERVAL", 60, minimum=5, maximum=86400)
 SAMPLES_DIR = env_path("DOSEPORT_SAMPLES", str(BASE_DIR.parent / "shared" / "samples"))
-# Patient name, id and birth date from dose objects: none (default), hashed (SHA-256) or plain.
+# Patient name, id and birth date from dose objects: none (default), hashed (HMAC-SHA-256
+# keyed with IDENTITY_KEY_PATH, lib/identity.py) or plain.
 PATIENT_IDENTITY = env_str("DOSEPORT_PATIENT_IDENTITY", "none").strip().lower()
 if PATIENT_IDENTITY not in ("none", "hashed", "plain"):
     raise ConfigError(
@@ -69,10 +95,12 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "doseport.security.ContentSecurityPolicy",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "doseport.security.SessionIdleRefresh",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
@@ -130,7 +158,7 @@ if REDIS_URL:
     }
 else:
     HUEY = {
-        "huey_class": "huey.SqliteHuey",
+        "huey_class": "doseport.queue.LazySqliteHuey",
         "name": _huey_name,
         "filename": str(HOME / "huey.sqlite3"),
         "immediate": False,
@@ -180,17 +208,32 @@ STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = HOME / "static"
 
+# Every process logs to the console and appends to LOG_DIR/doseport.log (rotated by size,
+# doseport/logfiles.py). Messages are escaped to one line each and identical warnings are
+# logged once a minute with a count (doseport/logfilters.py).
+LOG_FILE = LOG_DIR / "doseport.log"
+LOG_MAX_BYTES = env_int("DOSEPORT_LOG_MAX_BYTES", 10_000_000, minimum=10_000)
+LOG_BACKUPS = env_int("DOSEPORT_LOG_BACKUPS", 5, minimum=0, maximum=1000)
+_log_filters = ["unreachable_peer", "collapse_repeats"]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "filters": {"unreachable_peer": {"()": "doseport.logfilters.UnreachablePeer"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain",
-                             "filters": ["unreachable_peer"]}},
-    "root": {"handlers": ["console"], "level": env_str("DOSEPORT_LOG_LEVEL", "INFO").upper()},
+    "formatters": {"plain": {"()": "doseport.logfilters.OneLineFormatter",
+                             "format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"unreachable_peer": {"()": "doseport.logfilters.UnreachablePeer"},
+                "collapse_repeats": {"()": "doseport.logfilters.CollapseRepeats"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain",
+                    "filters": _log_filters},
+        "file": {"class": "doseport.logfiles.SharedRotatingFileHandler", "formatter": "plain",
+                 "filters": _log_filters, "filename": str(LOG_FILE),
+                 "maxBytes": LOG_MAX_BYTES, "backupCount": LOG_BACKUPS},
+    },
+    "root": {"handlers": ["console", "file"],
+             "level": env_str("DOSEPORT_LOG_LEVEL", "INFO").upper()},
     "loggers": {
         "pynetdicom": {"level": "WARNING"},
         # A handler here stops run_huey adding its own (every line would print twice).
-        "huey": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "huey": {"handlers": ["console", "file"], "level": "INFO", "propagate": False},
     },
 }

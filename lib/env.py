@@ -102,18 +102,75 @@ def parse_database_url(name: str, raw: str) -> dict[str, object]:
     }
 
 
-def load_or_create_secret(path: Path) -> str:
-    """Read the site's secret key, creating it (mode 0600) on first run."""
-    if path.exists():
-        key = path.read_text(encoding="ascii").strip()
-        if len(key) >= 32:
-            return key
-        raise ConfigError(f"{path} holds a secret key shorter than 32 characters; delete it")
-    import secrets
+def env_list(name: str, default: str = "") -> list[str]:
+    """A comma-separated list; blanks dropped."""
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(50)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
-        fh.write(key + "\n")
+
+DEFAULT_HOME = "./var"
+
+
+def home_dir() -> Path:
+    """DOSEPORT_HOME as settings.HOME reads it, for the command start (doseport/cli.py)."""
+    return env_path("DOSEPORT_HOME", DEFAULT_HOME)
+
+
+# Django's deployment check (security.W009) asks for 50 characters and 5 different ones;
+# a generated key has 67.
+SECRET_MIN_LENGTH = 50
+SECRET_MIN_UNIQUE = 5
+SECRET_FIX = "python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+
+
+def check_secret(source: str, key: str, fix: str) -> str:
+    """Return `key` when it is long and varied enough, else stop naming `source` and `fix`."""
+    if len(key) < SECRET_MIN_LENGTH or len(set(key)) < SECRET_MIN_UNIQUE:
+        raise ConfigError(
+            f"{source} is too weak ({len(key)} characters, {len(set(key))} different); "
+            f"it needs at least {SECRET_MIN_LENGTH} random characters: {fix}"
+        )
     return key
+
+
+def env_secret(name: str, key_file: Path) -> str:
+    """The key from environment variable `name`, else from `key_file` ("" when missing).
+
+    The file is created at the start of each doseport command (lib.private), never here, so
+    importing the settings (`--help`, type checking) writes nothing; Django refuses an empty
+    SECRET_KEY only when something uses it.
+    """
+    raw = os.environ.get(name, "").strip()
+    if raw:
+        return check_secret(
+            name, raw,
+            f"set {name} to the output of {SECRET_FIX}, or unset it to use the key generated "
+            f"in {key_file}",
+        )
+    return read_secret(key_file)
+
+
+def read_secret(path: Path) -> str:
+    """The key stored in `path`, "" when the file does not exist yet."""
+    try:
+        key = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        return ""
+    return check_secret(str(path), key, "delete it; the next doseport command makes a new one")
+
+
+def allowed_hosts(bind_host: str, extra: list[str]) -> list[str]:
+    """The bind address (unless it is a wildcard), the loopback names, then `extra`."""
+    hosts = ["localhost", "127.0.0.1", "[::1]"]
+    if bind_host not in ("", "0.0.0.0", "::"):
+        hosts.insert(0, f"[{bind_host}]" if ":" in bind_host else bind_host)
+    return list(dict.fromkeys([*hosts, *extra]))
+
+
+def https_origins(hosts: list[str]) -> list[str]:
+    """CSRF trusted origins for ALLOWED_HOSTS entries when served over HTTPS."""
+    origins = []
+    for host in hosts:
+        if host == "*":
+            continue
+        origins.append("https://*" + host if host.startswith(".") else "https://" + host)
+    return origins

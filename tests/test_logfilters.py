@@ -14,7 +14,8 @@ from tests.conftest import free_port
 def console() -> logging.StreamHandler[Any]:
     handlers = [h for h in logging.getLogger().handlers
                 if any(isinstance(f, UnreachablePeer) for f in h.filters)]
-    assert len(handlers) == 1, "LOGGING's console handler should carry the filter"
+    assert len(handlers) == 2, "LOGGING's console and file handlers should carry the filter"
+    handlers = [h for h in handlers if not isinstance(h, logging.FileHandler)]
     handler = handlers[0]
     assert isinstance(handler, logging.StreamHandler)
     return handler

@@ -1,6 +1,15 @@
 import pytest
 
-from lib.env import ConfigError, env_bool, env_int, parse_bind, parse_database_url
+from lib.env import (
+    ConfigError,
+    check_secret,
+    env_bool,
+    env_int,
+    env_list,
+    home_dir,
+    parse_bind,
+    parse_database_url,
+)
 
 
 def test_it_parses_booleans_strictly(monkeypatch):
@@ -38,3 +47,29 @@ def test_it_parses_database_urls():
         parse_database_url("DATABASE_URL", "mysql://x/y")
     with pytest.raises(ConfigError, match="database name"):
         parse_database_url("DATABASE_URL", "postgresql://x@h/")
+
+
+def test_it_reads_lists_dropping_blanks(monkeypatch):
+    monkeypatch.setenv("X_LIST", " a.example, ,b.example,")
+    assert env_list("X_LIST") == ["a.example", "b.example"]
+    monkeypatch.delenv("X_LIST")
+    assert env_list("X_LIST") == []
+
+
+def test_secret_checks_name_the_source_and_the_fix():
+    with pytest.raises(ConfigError, match=r"^MY_KEY is too weak \(3 characters.*do this"):
+        check_secret("MY_KEY", "abc", "do this")
+    key = "0123456789abcdefghij" * 3
+    assert check_secret("MY_KEY", key, "") == key
+
+
+def test_the_home_folder_is_read_the_same_way_everywhere(monkeypatch, tmp_path):
+    monkeypatch.setenv("DOSEPORT_HOME", str(tmp_path / "x" / ".." / "home"))
+    assert home_dir() == tmp_path / "home"
+    assert not home_dir().exists()  # reading it creates nothing
+
+
+def test_settings_and_the_command_start_agree_on_the_home_folder():
+    from django.conf import settings
+
+    assert settings.HOME == home_dir()
