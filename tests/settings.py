@@ -12,11 +12,13 @@ os.environ.setdefault("DOSEPORT_HOME", tempfile.mkdtemp(prefix="doseport-test-")
 # Unique per test run so parallel runs on one Redis never share a queue; children inherit it.
 os.environ.setdefault("DOSEPORT_HUEY_NAME", f"doseport-test-{os.getpid()}")
 
-# What `doseport` does at the start of each command (doseport/cli.py): the data folder and
-# its keys, which the settings only read.
+# What `doseport` does at the start of each command (doseport/cli.py): private umask (so
+# the test database is 0600 too and child commands find nothing to tighten), the data folder
+# and its keys, which the settings only read.
 from lib.env import home_dir  # noqa: E402
-from lib.private import prepare_home  # noqa: E402
+from lib.private import PRIVATE_UMASK, prepare_home  # noqa: E402
 
+os.umask(PRIVATE_UMASK)
 prepare_home(home_dir())
 
 from doseport.settings import *  # noqa: E402,F403

@@ -68,7 +68,8 @@ def test_it_edits_and_deletes_a_remote_node(admin_client: Client) -> None:
     assert admin_client.get(f"/config/dicom/remote/{node.pk}/edit/").status_code == 404
 
 
-def test_it_tells_what_to_configure_on_the_other_side(admin_client: Client) -> None:
+def test_it_tells_what_to_configure_on_the_other_side(admin_client: Client, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "doseport.example"]  # DOSEPORT_ALLOWED_HOSTS
     store = StoreNode.objects.create(
         name="Main", ae_title="DOSESTORE", port=11112, allowed_calling_aets="CT1, CT2"
     )
