@@ -6,7 +6,9 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db.models import (
+    Case,
     Count,
+    Exists,
     F,
     FloatField,
     IntegerField,
@@ -15,8 +17,9 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
+    When,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Trim, Upper
 
 from dose.models import (
     AccumulatedBreast,
@@ -25,6 +28,7 @@ from dose.models import (
     RadiopharmaceuticalAdministration,
     Study,
 )
+from lib.laterality import _SIDES
 
 
 @dataclass(frozen=True)
@@ -62,25 +66,101 @@ def _count(model: type[IrradiationEvent | RadiopharmaceuticalAdministration]) ->
 
 
 def _sum(model: type[AccumulatedPlane | AccumulatedBreast | IrradiationEvent
-                     | RadiopharmaceuticalAdministration], field: str) -> Subquery:
+                     | RadiopharmaceuticalAdministration], field: str,
+         **where: object) -> Subquery:
     rows = (
-        model.objects.filter(study=OuterRef("pk")).order_by().values("study")
+        model.objects.filter(study=OuterRef("pk"), **where).order_by().values("study")
         .annotate(total=Sum(field)).values("total")
     )
     return Subquery(rows, output_field=FloatField())
 
 
+def _has(model: type[AccumulatedPlane | AccumulatedBreast]) -> Exists:
+    return Exists(model.objects.filter(study=OuterRef("pk")))
+
+
+def _breast_words(code: str) -> list[str]:
+    """The upper-case words a breast's laterality may have for one side (lib.laterality)."""
+    return [word for word, side in _SIDES.items() if side == code]
+
+
+def _agd(code: str) -> Case:
+    """Accumulated AGD of one side: a report's breast totals if it has any, else the events'."""
+    breasts = (
+        AccumulatedBreast.objects.filter(study=OuterRef("pk"))
+        .annotate(side=Upper(Trim("laterality"))).filter(side__in=_breast_words(code))
+        .order_by().values("study").annotate(total=Sum("accumulated_agd_mGy")).values("total")
+    )
+    return Case(
+        When(_has(AccumulatedBreast), then=Subquery(breasts, output_field=FloatField())),
+        default=_sum(IrradiationEvent, "agd_mGy", laterality_code=code),
+        output_field=FloatField(),
+    )
+
+
+def _planes_or_events(plane_field: str, event_field: str) -> Case:
+    """A projection total: the report's accumulated planes if it has any, else the events'."""
+    return Case(
+        When(_has(AccumulatedPlane), then=_sum(AccumulatedPlane, plane_field)),
+        When(
+            modality_type__in=(Study.DX, Study.RF, Study.MG),
+            then=_sum(IrradiationEvent, event_field),
+        ),
+        default=None,
+        output_field=FloatField(),
+    )
+
+
+AGD_SIDES = ("L", "R", "B")
+
+
 def with_summary(qs: QuerySet[Study]) -> QuerySet[Study]:
-    """Per-study numbers for the list, as subqueries (no join fan-out, one query per page)."""
+    """The headline numbers of each study, as subqueries (no join fan-out, one query per page).
+
+    The one definition of a study's headline totals: the list and the study page both read
+    them through headline(); they follow the export's TOTALS rules (dose/serialize.py).
+    """
     return qs.annotate(
         n_events=Coalesce(_count(IrradiationEvent), Value(0))
         + Coalesce(_count(RadiopharmaceuticalAdministration), Value(0)),
-        dlp_total=Coalesce(F("dlp_total_mGycm"), _sum(IrradiationEvent, "dlp_mGycm")),
-        dap_total=Coalesce(
-            _sum(AccumulatedPlane, "dap_total_Gym2"), _sum(IrradiationEvent, "dap_Gym2")
+        dlp_total=Case(
+            When(modality_type=Study.CT, then=Coalesce(
+                F("dlp_total_mGycm"), _sum(IrradiationEvent, "dlp_mGycm")
+            )),
+            default=None, output_field=FloatField(),
         ),
-        agd_total=_sum(AccumulatedBreast, "accumulated_agd_mGy"),
+        dap_total=_planes_or_events("dap_total_Gym2", "dap_Gym2"),
+        dose_rp_total=_planes_or_events("dose_rp_total_Gy", "dose_rp_Gy"),
+        agd_L=_agd("L"), agd_R=_agd("R"), agd_B=_agd("B"),
         activity_total=_sum(RadiopharmaceuticalAdministration, "administered_activity_MBq"),
+    )
+
+
+@dataclass(frozen=True)
+class Headline:
+    """What a study amounts to, in schema units; None where the study has no such value."""
+
+    events: int
+    dlp_mGycm: float | None
+    dap_Gym2: float | None
+    dose_rp_Gy: float | None
+    agd_mGy_by_side: dict[str, float]
+    activity_MBq: float | None
+
+
+def headline(study: Study) -> Headline:
+    """The headline of a study read through with_summary()."""
+    values = study.__dict__
+    return Headline(
+        events=int(values["n_events"]),
+        dlp_mGycm=values["dlp_total"],
+        dap_Gym2=values["dap_total"],
+        dose_rp_Gy=values["dose_rp_total"],
+        agd_mGy_by_side={
+            side: values[f"agd_{side}"] for side in AGD_SIDES
+            if values[f"agd_{side}"] is not None
+        },
+        activity_MBq=values["activity_total"],
     )
 
 

@@ -11,41 +11,43 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from dose.forms import StudyFilterForm
+from dose.links import dose_objects, related_studies
 from dose.models import Study
-from dose.queries import filter_studies, sort_studies, with_summary
+from dose.queries import filter_studies, headline, sort_studies, with_summary
 from dose.serialize import studies_for_export, study_to_dict
 from doseport.auth import VIEWER, role_required
+from doseport.examples import send_example
 
 PAGE_SIZE = 50
 COLUMNS = (
     ("date", "Date"), ("modality", "Modality"), ("accession", "Accession"),
     ("description", "Description"), ("station", "Station"), ("events", "Events"),
-    ("dlp", "DLP total (mGy·cm)"), ("dap", "DAP total (Gy·m²)"),
+    ("dlp", "DLP (mGy·cm)"), ("dap", "DAP"),
 )
-TOTAL_LABELS = {
-    "number_of_events": "Events",
-    "dlp_total_mGycm": "DLP total (mGy·cm)",
-    "dap_total_Gym2": "DAP total (Gy·m²)",
-    "dose_rp_total_Gy": "Dose at reference point total (Gy)",
-    "fluoro_dap_total_Gym2": "Fluoroscopy DAP total (Gy·m²)",
-    "fluoro_dose_rp_total_Gy": "Fluoroscopy dose RP total (Gy)",
-    "acquisition_dap_total_Gym2": "Acquisition DAP total (Gy·m²)",
-    "acquisition_dose_rp_total_Gy": "Acquisition dose RP total (Gy)",
-    "total_fluoro_time_s": "Fluoroscopy time (s)",
-    "number_of_planes": "Planes",
-}
+# Totals beyond the headline (dose/queries.py headline()), from the export's TOTALS.
+BREAKDOWN = (
+    ("fluoro_dap_total_Gym2", "Fluoroscopy DAP", "dap"),
+    ("acquisition_dap_total_Gym2", "Acquisition DAP", "dap"),
+    ("fluoro_dose_rp_total_Gy", "Fluoroscopy dose at reference point (mGy)", "dose_rp"),
+    ("acquisition_dose_rp_total_Gy", "Acquisition dose at reference point (mGy)", "dose_rp"),
+    ("total_fluoro_time_s", "Fluoroscopy time", "duration"),
+    ("number_of_planes", "Planes", "number"),
+)
 
 
-def total_rows(totals: dict[str, Any]) -> list[tuple[str, object]]:
-    """(label, value) for every total the study has; accumulated AGD one row per breast."""
-    rows: list[tuple[str, object]] = [
-        (TOTAL_LABELS.get(key, key), value)
-        for key, value in totals.items()
-        if value is not None and key != "accumulated_agd_mGy"
+@dataclass(frozen=True)
+class TotalRow:
+    label: str
+    value: object
+    kind: str  # how the template formats it: number, dap, dose_rp, duration
+
+
+def total_rows(totals: dict[str, Any]) -> list[TotalRow]:
+    """The breakdown rows a study has (fluoroscopy and acquisition parts, time, planes)."""
+    return [
+        TotalRow(label, totals[key], kind)
+        for key, label, kind in BREAKDOWN if totals.get(key) is not None
     ]
-    for side, agd in (totals.get("accumulated_agd_mGy") or {}).items():
-        rows.append((f"Accumulated AGD {side} (mGy)", agd))
-    return rows
 
 
 @dataclass(frozen=True)
@@ -81,17 +83,23 @@ def study_list(request: HttpRequest) -> HttpResponse:
     query.pop("page", None)
     context = {
         "form": form, "page": page, "query": query.urlencode(),
+        "rows": [(study, headline(study)) for study in page],
         "columns": sort_links(request.GET, sort),
+        "filtered": any(v for k, v in request.GET.items() if k not in ("sort", "page")),
     }
+    if not page.paginator.count:
+        context["send"] = send_example(request)
     return render(request, "dose/studies.html", context)
 
 
 @require_GET
 @role_required(VIEWER)
 def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    study = get_object_or_404(studies_for_export(Study.objects.filter(pk=pk)))
+    study = get_object_or_404(with_summary(studies_for_export(Study.objects.filter(pk=pk))))
     data = study_to_dict(study)
-    return render(
-        request, "dose/study.html",
-        {"study": study, "data": data, "totals": total_rows(data["totals"])},
-    )
+    return render(request, "dose/study.html", {
+        "study": study, "data": data, "headline": headline(study),
+        "totals": total_rows(data["totals"]),
+        "objects": dose_objects(study),
+        "related": list(related_studies(study)),
+    })

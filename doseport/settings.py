@@ -19,6 +19,7 @@ from lib.env import (
     parse_bind,
     parse_database_url,
 )
+from lib.format import DAP_UNITS, DEFAULT_DAP_UNIT
 from lib.private import IDENTITY_KEY_FILE, SECRET_KEY_FILE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -73,6 +74,10 @@ if PATIENT_IDENTITY not in ("none", "hashed", "plain"):
     raise ConfigError(
         "DOSEPORT_PATIENT_IDENTITY must be none, hashed or plain, not " + repr(PATIENT_IDENTITY)
     )
+# Unit of DAP on pages (lib/format.py); the export keeps Gy·m².
+DAP_UNIT = env_str("DOSEPORT_DAP_UNIT", DEFAULT_DAP_UNIT).strip()
+if DAP_UNIT not in DAP_UNITS:
+    raise ConfigError(f"DOSEPORT_DAP_UNIT must be one of {', '.join(DAP_UNITS)}, not {DAP_UNIT!r}")
 
 INSTALLED_APPS = [
     "django.contrib.auth",

@@ -5,6 +5,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from doseport.auth import VIEWER, role_required
+from doseport.examples import send_example
 from imports.models import ImportRecord, Outcome
 from nodes.models import RemoteNode, StoreNode
 from qr.models import Query
@@ -13,14 +14,16 @@ from qr.models import Query
 @require_GET
 @role_required(VIEWER)
 def home(request: HttpRequest) -> HttpResponse:
+    recent_imports = list(ImportRecord.objects.select_related("store_node")[:10])
     return render(
         request,
         "doseport/home.html",
         {
             "stores": StoreNode.objects.all(),
             "remotes": RemoteNode.objects.all(),
-            "recent_imports": ImportRecord.objects.select_related("store_node")[:10],
+            "recent_imports": recent_imports,
             "failed_imports": ImportRecord.objects.filter(outcome=Outcome.FAILED).count(),
             "recent_queries": Query.objects.all()[:5],
+            "send": None if recent_imports else send_example(request),
         },
     )

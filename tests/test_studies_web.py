@@ -138,7 +138,8 @@ def test_it_summarises_events_and_dose_per_study(browser: Client) -> None:
     rows: dict[int, Any] = {s.pk: s for s in listing(browser)}
     assert rows[ct.pk].n_events == 2 and rows[ct.pk].dlp_total == 500.0
     assert rows[dx.pk].dap_total == 2.5e-5
-    assert b"2.5e-05" in browser.get("/studies/").content
+    html = browser.get("/studies/").content.decode()
+    assert '<td class="num dap">25</td>' in html and "2.5e-05" not in html  # cGy·cm²
 
 
 def test_it_shows_a_ct_study_with_events_and_totals(browser: Client) -> None:
@@ -147,10 +148,10 @@ def test_it_shows_a_ct_study_with_events_and_totals(browser: Client) -> None:
     assert response.status_code == 200
     html = response.content.decode()
     assert "Abdomen phase 1" in html and "Abdomen phase 2" in html
-    assert '<td class="ctdivol">12.5</td>' in html
-    assert '<td class="dlp">400</td>' in html
-    assert ("DLP total (mGy·cm)", 500.0) in response.context["totals"]
-    assert ("Events", 2) in response.context["totals"]
+    assert '<td class="num ctdivol">12.5</td>' in html
+    assert '<td class="num dlp">400</td>' in html
+    assert response.context["headline"].dlp_mGycm == 500.0
+    assert response.context["headline"].events == 2
 
 
 def test_it_shows_the_columns_of_each_modality(browser: Client) -> None:
@@ -158,17 +159,19 @@ def test_it_shows_the_columns_of_each_modality(browser: Client) -> None:
     IrradiationEvent.objects.create(study=mg, agd_mGy=1.5, laterality="R", image_view="CC")
     AccumulatedBreast.objects.create(study=mg, laterality="R", accumulated_agd_mGy=1.5)
     html = browser.get(f"/studies/{mg.pk}/").content.decode()
-    assert '<td class="agd">1.5</td>' in html and "Accumulated AGD R (mGy)" in html
+    assert '<td class="num agd">1.5</td>' in html
+    assert "Accumulated AGD, right breast (mGy)" in html
     nm = make_study(Study.NM)
     RadiopharmaceuticalAdministration.objects.create(
         study=nm, radiopharmaceutical_agent="Tc-99m MDP", administered_activity_MBq=600.0
     )
     html = browser.get(f"/studies/{nm.pk}/").content.decode()
-    assert '<td class="activity">600</td>' in html and "Tc-99m MDP" in html
+    assert '<td class="num activity">600</td>' in html and "Tc-99m MDP" in html
     rf = make_study(Study.RF)
     IrradiationEvent.objects.create(study=rf, dap_Gym2=3.2e-4, dose_rp_Gy=0.012)
     html = browser.get(f"/studies/{rf.pk}/").content.decode()
-    assert '<td class="dap">0.00032</td>' in html and '<td class="dose-rp">0.012</td>' in html
+    # cGy·cm² and mGy
+    assert '<td class="num dap">320</td>' in html and '<td class="num dose-rp">12</td>' in html
 
 
 def test_it_answers_404_for_an_unknown_study(browser: Client) -> None:
