@@ -8,6 +8,7 @@ import subprocess
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -157,3 +158,37 @@ def test_the_deployment_check_is_clean_behind_https(tmp_path: Path) -> None:
     assert "System check identified no issues" in done.stdout
     assert "'https://dose.example'" in done.stdout
     assert "True True ('HTTP_X_FORWARDED_PROTO', 'https') True" in done.stdout
+
+
+def csp_violations(driver: Any) -> list[str]:
+    return [e["message"] for e in driver.get_log("browser")
+            if "Content Security Policy" in e["message"]]
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_pages_run_under_the_policy_without_violations(  # type: ignore[no-untyped-def]
+    driver, live_server, django_user_model
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from doseport.auth import ADMIN, set_role
+    from tests.conftest import fill
+
+    set_role(django_user_model.objects.create_user("boss", password="pw-boss-12345"), ADMIN)
+    driver.get(f"{live_server.url}/login/")
+    fill(driver, {"username": "boss", "password": "pw-boss-12345"})
+    driver.find_element(By.ID, "login-submit").click()
+    WebDriverWait(driver, 15).until(lambda d: d.find_elements(By.ID, "nav-dicom"))
+    for path in ("/", "/studies/", "/imports/", "/config/dicom/", "/qr/"):
+        driver.get(live_server.url + path)
+        WebDriverWait(driver, 15).until(
+            lambda d: d.execute_script("return window.htmx !== undefined"))
+    assert csp_violations(driver) == []
+    # The check can see a violation: an inline script added to the page is refused.
+    driver.execute_script(
+        "var s = document.createElement('script'); s.textContent = 'window.x = 1';"
+        "document.body.appendChild(s);")
+    WebDriverWait(driver, 5).until(lambda d: csp_violations(d))
+    assert driver.execute_script("return window.x === undefined")
