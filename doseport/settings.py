@@ -194,6 +194,7 @@ AXES_COOLOFF_TIME = timedelta(
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_address"
 AXES_CLIENT_STR_CALLABLE = "accounts.lockout.client_str"
+AXES_VERBOSE = False  # its start-up banner would be a second line on every command's stderr
 # Reverse proxies whose X-Forwarded-For is believed for the per-address count.
 TRUSTED_PROXIES = [
     a.strip() for a in env_str("DOSEPORT_TRUSTED_PROXIES", "").split(",") if a.strip()
