@@ -77,7 +77,7 @@ def test_it_adds_nodes_and_sees_them_alive_after_echo_now(
     driver.find_element(By.ID, "add-store").click()
     wait.until(lambda d: d.find_elements(By.ID, "node-form"))
     fill(driver, {"name": "Third-party store", "ae_title": "THIRDPARTY", "port": str(store_port)})
-    driver.find_element(By.CSS_SELECTOR, "details summary").click()  # "Advanced"
+    driver.find_element(By.CSS_SELECTOR, "main details summary").click()  # "Advanced"
     controlled = driver.find_element(By.ID, "id_controlled")
     if controlled.is_selected():
         controlled.click()
