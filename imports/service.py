@@ -221,7 +221,10 @@ def _lock_study(study_uid: str) -> None:
 
 
 def _already_imported(uid: str) -> bool:
-    return ImportRecord.objects.filter(sop_instance_uid=uid, outcome=Outcome.IMPORTED).exists()
+    # The UID alone selects the index: with `outcome` too SQLite chose the outcome index
+    # and scanned every imported record (49 reports/s at 20,000 stored instead of 124).
+    outcomes = ImportRecord.objects.filter(sop_instance_uid=uid).order_by()
+    return Outcome.IMPORTED in outcomes.values_list("outcome", flat=True)
 
 
 def _dispose(record: ImportRecord, path: Path, keep: bool) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from pydicom import Dataset
 from pydicom.dataset import FileMetaDataset
 from pydicom.sequence import Sequence as DicomSequence
-from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
 
 XRAY_RDSR = "1.2.840.10008.5.1.4.1.1.88.67"
 RADIOPHARMACEUTICAL_RDSR = "1.2.840.10008.5.1.4.1.1.88.68"
@@ -105,7 +105,7 @@ class Header:
     birth_date: str = "19700101"
     sex: str = "F"
     age: str = "054Y"
-    charset: str = "ISO_IR 100"
+    charset: str | None = "ISO_IR 100"  # None: no Specific Character Set element
 
 
 def _base(sop_class: str, modality: str, h: Header) -> Dataset:
@@ -116,7 +116,8 @@ def _base(sop_class: str, modality: str, h: Header) -> Dataset:
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = UID("1.2.826.0.1.3680043.8.498.1")
     ds.file_meta = meta
-    ds.SpecificCharacterSet = h.charset
+    if h.charset is not None:
+        ds.SpecificCharacterSet = h.charset
     ds.SOPClassUID = sop_class
     ds.SOPInstanceUID = h.sop_uid
     ds.StudyInstanceUID = h.study_uid
@@ -420,11 +421,29 @@ def build_ct_image(header: Header | None = None) -> Dataset:
     return ds
 
 
-def write(ds: Dataset, path: Path | str) -> Path:
+def write(
+    ds: Dataset, path: Path | str, implicit_vr: bool = False, undefined_lengths: bool = False,
+) -> Path:
+    """Save with file meta; `implicit_vr` writes Implicit VR Little Endian and
+    `undefined_lengths` writes every sequence and item with undefined length and
+    delimiters, as many modalities do (the defaults write explicit VR, defined lengths)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if implicit_vr:
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    if undefined_lengths:
+        _undefined_lengths(ds)
     ds.save_as(path, enforce_file_format=True)
     return path
+
+
+def _undefined_lengths(ds: Dataset) -> None:
+    for elem in ds:
+        if elem.VR == "SQ":
+            elem.is_undefined_length = True
+            for item in elem.value:
+                item.is_undefined_length_sequence_item = True
+                _undefined_lengths(item)
 
 
 def header_for(**kwargs: Any) -> Header:

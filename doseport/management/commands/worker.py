@@ -5,6 +5,8 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from imports.reading import configure_pydicom
+
 
 class Command(BaseCommand):
     help = "Run the Huey worker: imports, queries, moves, echoes and periodic jobs."
@@ -13,4 +15,5 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=2, help="worker threads (default 2)")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        configure_pydicom()  # the same reading settings as `doseport import`
         call_command("run_huey", workers=options["workers"], worker_type="thread")

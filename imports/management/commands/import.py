@@ -11,9 +11,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
-from pydicom import config as pydicom_config
 
 from imports.batch import Tally, Watcher, import_paths, iter_files
+from imports.reading import configure_pydicom
 
 BAR_WIDTH = 30
 
@@ -54,8 +54,7 @@ class Command(BaseCommand):
             raise CommandError(f"no such file or folder: {', '.join(missing)}")
         if watch is not None and not watch.is_dir():
             raise CommandError(f"--watch: {watch} is not a folder")
-        # Vendor objects often break VR rules (IS '161.3'); we read them leniently, quietly.
-        pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
+        configure_pydicom()  # the same reading settings as the worker
         self.stopping = False
         self._install_signals()
         tally = Tally()
