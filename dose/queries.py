@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import (
     Case,
@@ -114,26 +115,42 @@ def _planes_or_events(plane_field: str, event_field: str) -> Case:
 AGD_SIDES = ("L", "R", "B")
 
 
+def summary_expressions() -> dict[str, Any]:
+    """Annotation name -> expression for every headline number of a study."""
+    return {
+        "n_events": Coalesce(_count(IrradiationEvent), Value(0))
+        + Coalesce(_count(RadiopharmaceuticalAdministration), Value(0)),
+        "dlp_total": Case(
+            When(modality_type=Study.CT, then=Coalesce(
+                F("dlp_total_mGycm"), _sum(IrradiationEvent, "dlp_mGycm")
+            )),
+            default=None, output_field=FloatField(),
+        ),
+        "dap_total": _planes_or_events("dap_total_Gym2", "dap_Gym2"),
+        "dose_rp_total": _planes_or_events("dose_rp_total_Gy", "dose_rp_Gy"),
+        "agd_L": _agd("L"), "agd_R": _agd("R"), "agd_B": _agd("B"),
+        "activity_total": _sum(
+            RadiopharmaceuticalAdministration, "administered_activity_MBq"
+        ),
+    }
+
+
 def with_summary(qs: QuerySet[Study]) -> QuerySet[Study]:
     """The headline numbers of each study, as subqueries (no join fan-out, one query per page).
 
     The one definition of a study's headline totals: the list and the study page both read
     them through headline(); they follow the export's TOTALS rules (dose/serialize.py).
     """
-    return qs.annotate(
-        n_events=Coalesce(_count(IrradiationEvent), Value(0))
-        + Coalesce(_count(RadiopharmaceuticalAdministration), Value(0)),
-        dlp_total=Case(
-            When(modality_type=Study.CT, then=Coalesce(
-                F("dlp_total_mGycm"), _sum(IrradiationEvent, "dlp_mGycm")
-            )),
-            default=None, output_field=FloatField(),
-        ),
-        dap_total=_planes_or_events("dap_total_Gym2", "dap_Gym2"),
-        dose_rp_total=_planes_or_events("dose_rp_total_Gy", "dose_rp_Gy"),
-        agd_L=_agd("L"), agd_R=_agd("R"), agd_B=_agd("B"),
-        activity_total=_sum(RadiopharmaceuticalAdministration, "administered_activity_MBq"),
-    )
+    return qs.annotate(**summary_expressions())
+
+
+def summarised_page(pks: list[int]) -> list[Study]:
+    """The studies of one list page, in `pks` order, with their headline (one query).
+
+    The list sorts and pages on the bare rows first so the subqueries run for the page's
+    rows only, not for every row the sort has to read."""
+    found = {s.pk: s for s in with_summary(Study.objects.filter(pk__in=pks))}
+    return [found[pk] for pk in pks if pk in found]
 
 
 @dataclass(frozen=True)
@@ -179,11 +196,20 @@ DEFAULT_SORT = "-date"
 
 
 def sort_studies(qs: QuerySet[Study], sort: str) -> QuerySet[Study]:
-    """`sort` is a key of SORTS, prefixed with "-" for descending; unknown keys use the default."""
+    """`sort` is a key of SORTS, prefixed with "-" for descending; unknown keys use the default.
+
+    A sort on a headline number annotates that number if `qs` does not have it yet.
+    """
     key = sort.lstrip("-")
     if key not in SORTS:
         return sort_studies(qs, DEFAULT_SORT)
     descending = sort.startswith("-")
+    needed = {
+        name: expr for name, expr in summary_expressions().items()
+        if name in SORTS[key] and name not in qs.query.annotations
+    }
+    if needed:
+        qs = qs.annotate(**needed)
     order = []
     for name in SORTS[key]:
         expr = F(name)

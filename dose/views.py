@@ -13,7 +13,13 @@ from django.views.decorators.http import require_GET
 from dose.forms import StudyFilterForm
 from dose.links import dose_objects, related_studies
 from dose.models import Study
-from dose.queries import filter_studies, headline, sort_studies, with_summary
+from dose.queries import (
+    filter_studies,
+    headline,
+    sort_studies,
+    summarised_page,
+    with_summary,
+)
 from dose.serialize import studies_for_export, study_to_dict
 from doseport.auth import VIEWER, role_required
 from doseport.examples import send_example
@@ -77,13 +83,13 @@ def study_list(request: HttpRequest) -> HttpResponse:
     form = StudyFilterForm(request.GET)
     form.is_valid()
     sort = form.sort_key()
-    studies = sort_studies(with_summary(filter_studies(form.study_filter())), sort)
-    page = Paginator(studies, PAGE_SIZE).get_page(request.GET.get("page"))
+    pks = sort_studies(filter_studies(form.study_filter()), sort).values_list("pk", flat=True)
+    page = Paginator(pks, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     context = {
         "form": form, "page": page, "query": query.urlencode(),
-        "rows": [(study, headline(study)) for study in page],
+        "rows": [(study, headline(study)) for study in summarised_page(list(page))],
         "columns": sort_links(request.GET, sort),
         "filtered": any(v for k, v in request.GET.items() if k not in ("sort", "page")),
     }
