@@ -1,14 +1,25 @@
-"""Receiving C-GET sub-operations: write each object, then import it in the job's thread."""
+"""Receiving C-GET sub-operations: through the store spool, then imported in the job.
+
+An object that arrives by C-GET is written exactly like one that arrives by C-STORE
+(store.spool: file meta header plus the bytes as sent, unnamed file named in
+spool/<store node>/in/<day>, fsync of file and folder) before the sub-operation is
+answered Success, and is imported by the same `import_file` from that path. If the job
+dies before it imports them, the node's recovery sweep finds them like any other
+spooled object without an import record.
+"""
 
 from __future__ import annotations
 
 import logging
+from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 
 from qr.models import Move
+from store.spool import Spool
+from store.wire import OUT_OF_RESOURCES, PREAMBLE, SUCCESS, file_meta_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -25,30 +36,46 @@ GET_STORAGE_CLASSES = [
     "1.2.840.10008.5.1.4.1.1.12.2", "1.2.840.10008.5.1.4.1.1.20",
     "1.2.840.10008.5.1.4.1.1.128",
 ]
+# The spool of a retrieve whose store node was deleted (move.store is then NULL).
+NO_NODE_SPOOL = "get"
+
+
+def spool_for(move: Move) -> Spool:
+    """The spool of the move's store node, where its C-STORE objects go too."""
+    if move.store_id is not None:
+        return Spool.for_node(move.store_id)
+    return Spool(Path(settings.SPOOL_DIR) / NO_NODE_SPOOL)
 
 
 class GetReceiver:
     def __init__(self, move: Move) -> None:
         self.move = move
-        self.folder = Path(settings.HOME) / "qr-get" / str(move.pk)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.spool = spool_for(move)
         self.pending: list[Path] = []
 
     def storage_classes(self) -> list[str]:
         return GET_STORAGE_CLASSES
 
     def handle(self, event: Any) -> int:
-        """C-STORE handler: durable write of the received bytes; import happens later."""
+        """C-STORE sub-operation: durable spool write, then the answer; import comes later."""
+        request = event.request
+        sop_uid = str(request.AffectedSOPInstanceUID)
         try:
-            uid = str(event.request.AffectedSOPInstanceUID)
-            path = self.folder / f"{uid}.dcm"
-            with open(path, "wb") as fh:
-                fh.write(event.encoded_dataset())
-        except OSError:
-            logger.exception("cannot write C-GET object")
-            return 0xA700
+            data = cast(BytesIO, request.DataSet).getbuffer()
+            header = PREAMBLE + file_meta_bytes(
+                str(request.AffectedSOPClassUID), sop_uid, str(event.context.transfer_syntax),
+                str(event.assoc.acceptor.ae_title).strip(),
+            )
+            try:
+                path = self.spool.write((header, data), sop_uid)
+            finally:
+                data.release()
+        except OSError as exc:
+            logger.error("retrieve %s: cannot spool C-GET object %s: %s", self.move.pk, sop_uid,
+                         exc)
+            return OUT_OF_RESOURCES
         self.pending.append(path)
-        return 0x0000
+        return SUCCESS
 
     def import_received(self) -> None:
         from imports.models import Source
