@@ -104,6 +104,12 @@ def template_id(ds: Dataset) -> str:
 
 
 def _content_codes(ds: Dataset) -> set[str]:
+    from imports.extractors.sr import ExtractError, tree
+
+    try:  # the extractors' tree: read from raw bytes, built once per dataset
+        return {child.code for child in tree(ds).children}
+    except ExtractError:  # a malformed value deeper down; extraction will report it
+        pass
     codes: set[str] = set()
     for item in ds.get("ContentSequence", []):
         name = item.get("ConceptNameCodeSequence")

@@ -135,16 +135,28 @@ def numbers(raw: object) -> list[float]:
     return out
 
 
+TREE = "_doseport_tree"  # Dataset attribute: the tree, built once per dataset
+
+
 def tree(ds: Dataset) -> Node:
-    """The content tree; the raw-bytes reader when it can, pydicom otherwise."""
+    """The content tree; the raw-bytes reader when it can, pydicom otherwise.
+
+    Built once per dataset (classification and extraction both read it): any access to
+    ds.ContentSequence would make pydicom decode every content item first.
+    """
     from imports.extractors.sr_fast import Unsupported, fast_children
 
+    root: Node | None = getattr(ds, TREE, None)
+    if root is not None:
+        return root
     try:
         children = fast_children(ds)
     except Unsupported:
-        return node_from_item(ds)
-    root = node_from_item(_without_content(ds))
-    root.children = children
+        root = node_from_item(ds)
+    else:
+        root = node_from_item(_without_content(ds))
+        root.children = children
+    setattr(ds, TREE, root)
     return root
 
 

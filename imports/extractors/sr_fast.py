@@ -57,6 +57,8 @@ VRS = frozenset(str(vr).encode("ascii") for vr in VR)
 PARSED = "_doseport_content_items"  # Dataset attribute set by imports.reading
 # Code sequences repeat byte for byte (every KVP item names KVP the same way): see _codes().
 CODE_SEQUENCES = frozenset({CONCEPT_NAME, CONCEPT_CODE, UNITS})
+PREFIX = 96  # bytes that pick the earlier undefined-length items to compare with
+RECENT = 4  # how many of them
 
 
 class Unsupported(Exception):
@@ -81,6 +83,8 @@ class Scanner:
         self.long = Struct(order + "L").unpack_from
         self.delimiter = Struct(order + "HHL").pack(0xFFFE, 0xE0DD, 0)
         self.seen: dict[bytes, list[Elements]] = {}
+        self.seen_items: dict[bytes, Elements] = {}
+        self.recent: dict[bytes, list[tuple[bytes, Elements]]] = {}
 
     def items(self, pos: int, end: int | None) -> tuple[list[Elements], int]:
         """The items of a sequence value, and where it ends (after any delimiter)."""
@@ -96,11 +100,17 @@ class Scanner:
             if tag != ITEM:
                 raise Unsupported(f"unexpected tag {tag:08x} in sequence")
             if length == UNDEFINED:
-                elements, pos = self.dataset(pos, None)
+                elements, pos = self._undefined_item(pos)
             else:
                 if pos + length > limit:
                     raise Unsupported("item runs past the end of the data")
-                elements, _ = self.dataset(pos, pos + length)
+                # Equal bytes scan equally: repeated items (the same filter, plane or
+                # event type in every event) are scanned once.
+                key = buf[pos:pos + length]
+                found = self.seen_items.get(key)
+                if found is None:
+                    found = self.seen_items[key] = self.dataset(pos, pos + length)[0]
+                elements = found
                 pos += length
             out.append(elements)
         if end is None:
@@ -154,6 +164,18 @@ class Scanner:
             raise Unsupported("item of undefined length without its delimiter")
         return out, pos
 
+    def _undefined_item(self, pos: int) -> tuple[Elements, int]:
+        """An item without a length, compared with recent items that began the same way."""
+        buf = self.buf
+        candidates = self.recent.setdefault(buf[pos:pos + PREFIX], [])
+        for chunk, elements in candidates:
+            if buf[pos:pos + len(chunk)] == chunk:  # equal bytes scan equally
+                return elements, pos + len(chunk)
+        elements, end = self.dataset(pos, None)
+        candidates.insert(0, (buf[pos:end], elements))
+        del candidates[RECENT:]
+        return elements, end
+
     def _codes(self, pos: int, end: int | None) -> tuple[list[Elements], int]:
         """A code sequence's items, scanned once per distinct byte string.
 
@@ -181,6 +203,7 @@ class _Tree:
         self.decoded: dict[tuple[bytes, bytes], str] = {}
         # Items of code sequences are shared between nodes (Scanner._codes): by id.
         self.codes: dict[int, tuple[str, str, str]] = {}
+        self.numbers: dict[str, list[float]] = {}
 
     def text(self, elements: Elements, tag: int) -> str:
         found = elements.get(tag)
@@ -225,7 +248,10 @@ class _Tree:
             if measured is not None:
                 raw = self.text(measured, NUMERIC_VALUE)
                 if raw:
-                    node.values = numbers(raw.split("\\"))
+                    values = self.numbers.get(raw)
+                    if values is None:
+                        values = self.numbers[raw] = numbers(raw.split("\\"))
+                    node.values = list(values)  # each node owns its list
                     node.number = node.values[0]
                     node.unit = self.code(measured, UNITS)[0]
         elif vt == "CODE":
