@@ -21,6 +21,8 @@ class ExtractError(ValueError):
 
 @dataclass
 class Node:
+    """One content item. Read-only: the raw-bytes reader shares equal subtrees."""
+
     code: str
     meaning: str
     vt: str

@@ -203,7 +203,8 @@ class _Tree:
         self.decoded: dict[tuple[bytes, bytes], str] = {}
         # Items of code sequences are shared between nodes (Scanner._codes): by id.
         self.codes: dict[int, tuple[str, str, str]] = {}
-        self.numbers: dict[str, list[float]] = {}
+        self.numbers: dict[str, list[float]] = {}  # read-only lists, like the nodes
+        self.nodes: dict[int, Node] = {}
 
     def text(self, elements: Elements, tag: int) -> str:
         found = elements.get(tag)
@@ -240,6 +241,13 @@ class _Tree:
         return found
 
     def node(self, elements: Elements) -> Node:
+        """Items the scanner found equal (same object) share one Node: the tree is read-only."""
+        node = self.nodes.get(id(elements))
+        if node is None:
+            node = self.nodes[id(elements)] = self._node(elements)
+        return node
+
+    def _node(self, elements: Elements) -> Node:
         code, long_code, meaning = self.code(elements, CONCEPT_NAME)
         vt = self.text(elements, VALUE_TYPE)
         node = Node(code=code or long_code, meaning=meaning, vt=vt)
@@ -251,7 +259,7 @@ class _Tree:
                     values = self.numbers.get(raw)
                     if values is None:
                         values = self.numbers[raw] = numbers(raw.split("\\"))
-                    node.values = list(values)  # each node owns its list
+                    node.values = values
                     node.number = node.values[0]
                     node.unit = self.code(measured, UNITS)[0]
         elif vt == "CODE":
