@@ -79,6 +79,20 @@ DAP_UNIT = env_str("DOSEPORT_DAP_UNIT", DEFAULT_DAP_UNIT).strip()
 if DAP_UNIT not in DAP_UNITS:
     raise ConfigError(f"DOSEPORT_DAP_UNIT must be one of {', '.join(DAP_UNITS)}, not {DAP_UNIT!r}")
 
+# Alert e-mail (docs/alerts.md) through Django's SMTP backend; no host: alerts are not mailed.
+EMAIL_HOST = env_str("DOSEPORT_EMAIL_HOST", "").strip()
+EMAIL_PORT = env_int("DOSEPORT_EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("DOSEPORT_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = env_str("DOSEPORT_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("DOSEPORT_EMAIL_STARTTLS", False)
+EMAIL_USE_SSL = env_bool("DOSEPORT_EMAIL_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ConfigError("DOSEPORT_EMAIL_STARTTLS and DOSEPORT_EMAIL_SSL cannot both be on")
+EMAIL_TIMEOUT = env_int("DOSEPORT_EMAIL_TIMEOUT", 20, minimum=1, maximum=600)
+DEFAULT_FROM_EMAIL = env_str("DOSEPORT_EMAIL_FROM", "doseport@localhost")
+# Address of the pages as people open them, for links in e-mail.
+SITE_URL = env_str("DOSEPORT_SITE_URL", "") or f"http://{BIND.host}:{BIND.port}"
+
 INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -96,6 +110,7 @@ INSTALLED_APPS = [
     "axes",
     "accounts",
     "audit",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -125,6 +140,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "doseport.auth.roles_context",
+                "alerts.context.open_alerts",
             ],
         },
     }

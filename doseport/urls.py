@@ -14,4 +14,5 @@ urlpatterns = [
     path("studies/", include("dose.urls")),
     path("qr/", include("qr.urls")),
     path("audit/", include("audit.urls")),
+    path("alerts/", include("alerts.urls")),
 ]

@@ -21,6 +21,7 @@ from pydicom import Dataset, dcmread
 from pydicom.dataelem import RawDataElement
 from pydicom.errors import InvalidDicomError
 
+from alerts.service import after_import
 from imports import classify as c
 from imports.extractors import ExtractError, extract
 from imports.models import ImportRecord, Outcome, Source
@@ -197,6 +198,7 @@ def _import_dataset(record: ImportRecord, ds: Dataset, kind: str) -> None:
         result = store_report(report, record.sop_instance_uid)
         if result.added or kind not in IMAGE_KINDS:
             record.outcome = Outcome.IMPORTED
+            after_import(result.study.pk)  # alert rules, once committed (alerts/service.py)
         else:
             record.outcome = Outcome.DUPLICATE
             record.error = result.note
