@@ -1,4 +1,9 @@
-"""Child processes restarted with backoff when they die.
+"""Child processes restarted when they die, with supervisord's `startsecs` semantics.
+
+A child that became ready and later dies is started again at once, however often it
+dies; only a child that dies before it is ready backs off (0.5 s doubling to 30 s), and
+becoming ready forgets its failed starts. "Ready" is what the child says (`notify_ready`:
+a store node once it listens) or, for children that cannot say, `START_SECS` of running.
 
 `doseport run` keeps its fixed children (web, worker, stores) running with Supervisor;
 `doseport stores` (store/supervisor.py) uses the same Child bookkeeping for one child per
@@ -9,26 +14,53 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import FrameType
+from typing import Any
+
+from huey.consumer import Consumer, Worker
 
 logger = logging.getLogger(__name__)
 
 FIRST_BACKOFF_S = 0.5
 MAX_BACKOFF_S = 30.0
-# Running this long resets the failure count, so a rare crash restarts at once.
-STABLE_AFTER_S = 60.0
+# A child that cannot say when it is ready counts as started after this long (supervisord's
+# default `startsecs`).
+START_SECS = 1.0
 STOP_GRACE_S = 10.0
+# `doseport worker` at SIGTERM: tasks in hand may finish this long, then go back on the queue.
+TASK_GRACE_S = 3.0
 PR_SET_PDEATHSIG = 1
+# The write end of a pipe a child closes after writing one byte once it is ready.
+READY_FD_ENV = "DOSEPORT_READY_FD"
 
 
 def doseport_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "doseport", *args]
+
+
+def notify_ready() -> None:
+    """In a child started with `notify_ready`: tell the parent it is ready (once)."""
+    fd_text = os.environ.pop(READY_FD_ENV, "")  # not for our own children
+    if not fd_text.isdigit():
+        return
+    fd = int(fd_text)
+    try:
+        os.write(fd, b"1")
+    except OSError:
+        pass  # the parent is gone or never asked: nothing to tell
+    finally:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 def die_with_parent() -> None:
@@ -42,10 +74,24 @@ def die_with_parent() -> None:
 
 @dataclass(frozen=True)
 class Exit:
-    """A child that was found dead, and when it will be started again."""
+    """A child that was found dead, and when it will be started again.
+
+    `was_ready`: it had become ready (restarted at once); otherwise `failures` is the
+    number of failed starts in a row, this one included."""
 
     code: int
     restart_in_s: float
+    was_ready: bool = True
+    failures: int = 0
+
+    @property
+    def plan(self) -> str:
+        """What happens next, for logs and the node's status."""
+        if self.was_ready:
+            return "restarting at once"
+        return (f"it never became ready ({self.failures} failed start"
+                f"{'s' if self.failures != 1 else ''} in a row); "
+                f"backing off, next start in {self.restart_in_s:.1f} s")
 
     @property
     def reason(self) -> str:
@@ -68,35 +114,84 @@ class Child:
     argv: list[str]
     preexec: Callable[[], None] | None = None
     pass_fds: tuple[int, ...] = ()  # inherited file descriptors (a shared listening socket)
+    # The child calls notify_ready() when ready; otherwise START_SECS of running counts.
+    notify_ready: bool = False
     proc: subprocess.Popen[bytes] | None = None
-    failures: int = 0
+    failures: int = 0  # failed starts in a row (died before ready)
     next_start: float = 0.0
     started_at: float = 0.0
+    ready: bool = False  # the running process has become ready
+    ready_fd: int | None = None  # read end of the readiness pipe
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(self.argv, preexec_fn=self.preexec, pass_fds=self.pass_fds)
+        env: dict[str, str] | None = None
+        pass_fds = self.pass_fds
+        write_fd = None
+        if self.notify_ready:
+            self.close_ready_fd()
+            self.ready_fd, write_fd = os.pipe()
+            os.set_blocking(self.ready_fd, False)
+            env = {**os.environ, READY_FD_ENV: str(write_fd)}
+            pass_fds = (*pass_fds, write_fd)
+        try:
+            self.proc = subprocess.Popen(self.argv, preexec_fn=self.preexec, pass_fds=pass_fds,
+                                         env=env)
+        finally:
+            if write_fd is not None:
+                os.close(write_fd)  # the child holds it now; EOF tells us it is gone
         self.started_at = time.monotonic()
+        self.ready = False
         logger.info("%s: started (pid %d)", self.name, self.proc.pid)
 
+    def close_ready_fd(self) -> None:
+        if self.ready_fd is not None:
+            os.close(self.ready_fd)
+            self.ready_fd = None
+
+    def check_ready(self, now: float, alive: bool) -> bool:
+        """Has the process become ready? Becoming ready forgets failed starts. A dead
+        process may have said so before it died; one that could not say must have been
+        seen alive after START_SECS."""
+        if self.ready or self.proc is None:
+            return self.ready
+        if self.notify_ready:
+            try:
+                said = self.ready_fd is not None and os.read(self.ready_fd, 1) == b"1"
+            except BlockingIOError:
+                said = False
+        else:
+            said = alive and now - self.started_at >= START_SECS
+        if said:
+            self.ready, self.failures = True, 0
+            self.close_ready_fd()
+            self.on_ready()
+        return self.ready
+
     def backoff(self) -> float:
-        if time.monotonic() - self.started_at > STABLE_AFTER_S:
-            self.failures = 0
+        """Delay before the next start after a start that failed (counted here)."""
         self.failures += 1
         return min(MAX_BACKOFF_S, FIRST_BACKOFF_S * 2 ** (self.failures - 1))
 
     def tend(self, now: float) -> bool:
-        """One look: note a death or start the child when due. True when it did either."""
+        """One look: note readiness or a death, or start the child when due. True when
+        it noted a death or started the child."""
         if self.proc is not None:
             code = self.proc.poll()
+            was_ready = self.check_ready(now, alive=code is None)
             if code is None:
                 return False
-            ended = Exit(code, self.backoff())
+            if was_ready:
+                ended = Exit(code, 0.0)
+            else:
+                ended = Exit(code, self.backoff(), was_ready=False, failures=self.failures)
             # Recorded before forgetting the process: if on_exit() fails, the next look retries.
             self.on_exit(ended)
             self.proc = None
+            self.ready = False
+            self.close_ready_fd()
             self.next_start = now + ended.restart_in_s
             return True
         if now < self.next_start:
@@ -106,8 +201,12 @@ class Child:
         return True
 
     def on_exit(self, ended: Exit) -> None:
-        logger.warning("%s %s; restarting in %.1f s", self.name, ended.reason,
-                       ended.restart_in_s)
+        logger.warning("%s %s; %s", self.name, ended.reason, ended.plan)
+
+    def on_ready(self) -> None:
+        """Called once per start, when the process has become ready."""
+        assert self.proc is not None
+        logger.info("%s: ready (pid %d)", self.name, self.proc.pid)
 
     def on_start(self) -> None:
         """Called just before each start."""
@@ -134,6 +233,8 @@ def stop_children(children: Iterable[Child], grace_s: float = STOP_GRACE_S) -> N
             child.proc.wait(timeout=5)
     for child in children:
         child.proc = None
+        child.ready = False
+        child.close_ready_fd()
 
 
 class Supervisor:
@@ -142,9 +243,11 @@ class Supervisor:
     def __init__(self, children: list[Child]) -> None:
         self.children = children
         self.stopping = False
+        self.wake = threading.Event()
 
     def request_stop(self, signum: int = 0, frame: FrameType | None = None) -> None:
         self.stopping = True
+        self.wake.set()
 
     def run_once(self) -> bool:
         """Start or restart children that need it; True when something was done."""
@@ -159,9 +262,86 @@ class Supervisor:
         signal.signal(signal.SIGINT, self.request_stop)
         while not self.stopping:
             self.run_once()
-            time.sleep(interval_s)
+            self.wake.wait(interval_s)
         self.stop_all()
 
     def stop_all(self, grace_s: float = STOP_GRACE_S) -> None:
         stop_children(self.children, grace_s)
         logger.info("all processes stopped")
+
+
+class PromptWorker(Worker):  # type: ignore[misc]
+    """A Huey worker thread that knows which task it holds and naps on the stop flag."""
+
+    stop_flag: threading.Event | None = None
+    current: Any = None  # the task taken from the queue and not finished yet
+
+    def loop(self, now: Any = None) -> None:
+        try:
+            task = self.huey.dequeue()
+        except Exception:
+            logger.exception("cannot read the task queue")
+            self.sleep()
+            return
+        if task is None:
+            if not self.huey.storage.blocking:
+                self.sleep()
+            return
+        self.current, self.delay = task, self.default_delay
+        try:
+            self.huey.execute(task, now)
+        except Exception:
+            logger.exception("task %s failed outside its own error handling", task.id)
+        finally:
+            self.current = None
+
+    def sleep(self) -> None:
+        self.delay = min(self.delay, self.max_delay)
+        if self.stop_flag is not None:
+            self.stop_flag.wait(self.delay)  # Huey's time.sleep() would delay a stop 10 s
+        else:
+            time.sleep(self.delay)
+        self.delay *= self.backoff
+
+
+class PromptConsumer(Consumer):  # type: ignore[misc]
+    """Huey's consumer with a bounded stop: SIGTERM and SIGINT stop taking tasks, let
+    those in hand finish for TASK_GRACE_S, put the unfinished ones back on the queue
+    (every task is safe to run again: imports are idempotent by SOP Instance UID) and
+    exit. Huey's own SIGTERM drops the tasks in hand; its SIGINT waits without limit."""
+
+    worker_class = PromptWorker
+
+    def _create_worker(self) -> PromptWorker:
+        worker: PromptWorker = super()._create_worker()
+        worker.stop_flag = self.stop_flag
+        return worker
+
+    def _set_signal_handlers(self) -> None:
+        super()._set_signal_handlers()
+        signal.signal(signal.SIGTERM, self._request_stop)
+        signal.signal(signal.SIGINT, self._request_stop)
+
+    def _request_stop(self, signum: int, frame: FrameType | None) -> None:
+        self._received_signal, self._restart, self._graceful = True, False, True
+        self.stop_flag.set()  # wakes the loop and napping workers at once
+
+    def stop(self, graceful: bool = False) -> None:
+        self.stop_flag.set()
+        workers = [worker for worker, _ in self.worker_threads]
+        deadline = time.monotonic() + TASK_GRACE_S
+        while any(w.current is not None for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for worker in workers:
+            task = worker.current
+            if task is None:
+                continue
+            self.huey.enqueue(task)
+            logger.warning("task %s (%s) unfinished %.0f s after the stop request; put back "
+                           "on the queue", task.id, task.name, TASK_GRACE_S)
+        logger.info("worker stopped")
+
+
+def use_prompt_consumer(huey: Any) -> None:
+    """Make `run_huey` build a PromptConsumer for this process's Huey."""
+    huey.create_consumer = lambda **options: PromptConsumer(huey, **options)

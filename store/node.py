@@ -23,9 +23,16 @@ from django.utils import timezone
 from pynetdicom import AE
 from pynetdicom.transport import ThreadedAssociationServer
 
-from doseport.processes import Child, Exit, die_with_parent, doseport_argv, stop_children
+from doseport.processes import (
+    Child,
+    Exit,
+    die_with_parent,
+    doseport_argv,
+    notify_ready,
+    stop_children,
+)
 from nodes.models import DeleteSettings, StoreNode
-from store import recovery, wakeup
+from store import malloc, recovery, wakeup
 from store.ae import AESettings, StoreServer, make_store_ae
 from store.dispatch import ImportDispatcher
 from store.handlers import Counters, NodeContext, enqueue_import_batch, handlers_for
@@ -35,6 +42,11 @@ from store.spool import Spool
 logger = logging.getLogger(__name__)
 
 SWEEP_EVERY_S = 60.0
+TRIM_EVERY_S = 30.0  # store.malloc
+# At SIGTERM associations in flight may finish this long before they are aborted (their
+# unanswered objects are the sender's to send again); the whole stop stays under 10 s.
+FINISH_GRACE_S = 5.0
+DISPATCH_DRAIN_S = 2.0
 # Periodic sweeps look at recent files only; the start-up sweep looks at all of them.
 SWEEP_WINDOW_S = 24 * 3600.0
 
@@ -56,11 +68,12 @@ def _merge(total: Counters, part: Counters) -> None:
 
 
 class Helper(Child):
-    """A helper listener of a node, restarted with backoff when it dies; its counters file
-    goes with it."""
+    """A helper listener of a node, restarted when it dies (with backoff only when it
+    dies before it listens); its counters file goes with it."""
 
     def __init__(self, name: str, argv: list[str], listen_fd: int, stats: Path) -> None:
-        super().__init__(name, argv, preexec=die_with_parent, pass_fds=(listen_fd,))
+        super().__init__(name, argv, preexec=die_with_parent, pass_fds=(listen_fd,),
+                         notify_ready=True)
         self.stats_dir = stats
 
     def on_exit(self, ended: Exit) -> None:
@@ -101,10 +114,12 @@ class NodeProcess:
         self.stopping = threading.Event()
         self.started_at = timezone.now()
         self.next_sweep = 0.0
+        self.next_trim = time.monotonic() + TRIM_EVERY_S
         self.swept_once = False
 
     def start(self) -> None:
         """Bind and serve in a background thread. Raises OSError when the port is taken."""
+        malloc.use_one_arena()  # before the first thread (store.malloc says why)
         self.refresh_settings()
         self.dispatcher.start()
         wakeup.install()
@@ -127,6 +142,7 @@ class NodeProcess:
             "node %s: %s listening on %s:%d (pid %d%s)", self.node_id, self.settings.ae_title,
             *self.settings.address, os.getpid(), ", helper" if self.helper else "",
         )
+        notify_ready()  # a supervisor restarts a process that was listening at once
         if not self.helper:
             self.tend_helpers()
             self.write_heartbeat(state=State.RUNNING, clear_error=True)
@@ -218,6 +234,10 @@ class NodeProcess:
         """Refresh settings, heartbeat, sweep when due. True when the sweep found work."""
         close_old_connections()
         found = False
+        now = time.monotonic()
+        if now >= self.next_trim:
+            self.next_trim = now + TRIM_EVERY_S
+            malloc.trim()
         try:
             self.refresh_settings()
             if self.helper:
@@ -242,6 +262,15 @@ class NodeProcess:
     def request_stop(self, signum: int = 0, frame: FrameType | None = None) -> None:
         self.stopping.set()
 
+    @staticmethod
+    def finish_associations(ae: AE, grace_s: float) -> None:
+        deadline = time.monotonic() + grace_s
+        while ae.active_associations and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if ae.active_associations:
+            logger.warning("%d associations still open after %.0f s; aborting them",
+                           len(ae.active_associations), grace_s)
+
     def run(self) -> None:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
@@ -252,16 +281,19 @@ class NodeProcess:
         self.stop()
 
     def stop(self) -> None:
+        """Stop accepting, let associations in flight finish (FINISH_GRACE_S), abort the
+        rest, and queue the imports of everything answered."""
         helper_pids = [h.proc.pid for h in self.helpers if h.proc is not None]
-        stop_children(self.helpers)  # before the listening socket closes under them
+        stop_children(self.helpers, grace_s=FINISH_GRACE_S + DISPATCH_DRAIN_S + 1)
         for pid in helper_pids:
             self._stats_path(pid).unlink(missing_ok=True)
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
         if self.ae is not None:
+            self.finish_associations(self.ae, FINISH_GRACE_S)
             self.ae.shutdown()
-        self.dispatcher.stop()
+        self.dispatcher.stop(timeout=DISPATCH_DRAIN_S)
         if self.helper:
             self._stats_path(os.getpid()).unlink(missing_ok=True)
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -37,12 +38,18 @@ def sweep(
     newer_than: float = 0.0,
     min_age_s: float = MIN_AGE_S,
 ) -> list[Path]:
-    """Enqueue every spooled file older than `min_age_s` that has no ImportRecord."""
+    """Enqueue every spooled file older than `min_age_s` that has no ImportRecord.
+
+    Files are looked at BATCH at a time, so the sweep's memory does not grow with the
+    number of objects in the spool (store.spool.Spool.iter_spooled)."""
     spool.clean_tmp()
-    candidates = spool.spooled(newer_than=newer_than, older_than=time.time() - min_age_s)
-    orphans = unrecorded(candidates)
-    for path in orphans:
-        enqueue(path, node_id)
+    candidates = spool.iter_spooled(newer_than=newer_than, older_than=time.time() - min_age_s)
+    orphans: list[Path] = []
+    while batch := list(itertools.islice(candidates, BATCH)):
+        found = unrecorded(batch)
+        for path in found:
+            enqueue(path, node_id)
+        orphans += found
     if orphans:
         logger.warning(
             "node %s: re-enqueued %d spooled objects without an import record",

@@ -28,7 +28,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -219,6 +219,33 @@ class Spool:
                 found.append((mtime, entry.path))
         found.sort()
         return [Path(p) for _, p in found]
+
+    def iter_spooled(self, newer_than: float = 0.0,
+                     older_than: float | None = None) -> Iterator[Path]:
+        """Like `spooled()`, one day folder at a time (oldest day first) without holding
+        the list: the periodic sweep walks a day's objects every minute, and a list of
+        them all made the node's memory follow the number of objects received."""
+        if not self.in_dir.is_dir():
+            return
+        first_day = time.strftime("%Y%m%d", time.gmtime(newer_than)) if newer_than else ""
+        days = sorted(d.name for d in os.scandir(self.in_dir) if d.is_dir())
+        for day in days:
+            if day < first_day:
+                continue
+            try:
+                entries = os.scandir(self.in_dir / day)
+            except OSError:
+                continue
+            with entries:
+                for entry in entries:
+                    if not entry.name.endswith(".dcm"):
+                        continue
+                    try:
+                        mtime = entry.stat().st_mtime
+                    except OSError:
+                        continue
+                    if mtime > newer_than and (older_than is None or mtime < older_than):
+                        yield Path(entry.path)
 
     def files(self) -> list[Path]:
         """Every complete object in the spool (tests and tools)."""

@@ -1,16 +1,19 @@
 """`doseport stores`: one `doseport store run N` child per store node that should run.
 
 A node should run when it is controlled and either auto-start or started by a user
-(`run_requested`). Dead children restart with backoff (the first retry within a second;
-the bookkeeping is doseport.processes.Child, shared with `doseport run`); children of
-nodes that were stopped or deleted are stopped, and those whose AE title, port, address
-or allowed callers changed are restarted.
+(`run_requested`). A node process that was listening and dies is started again at once,
+however often; one that dies before it listens backs off, and its status says so (the
+bookkeeping is doseport.processes.Child, shared with `doseport run`). Children of nodes
+that were stopped or deleted are stopped, and those whose AE title, port, address or
+allowed callers changed are restarted.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import signal
+import threading
 import time
 from types import FrameType
 
@@ -24,6 +27,16 @@ from store.models import State, StoreRuntime
 logger = logging.getLogger(__name__)
 
 MARK_EVERY_S = 2.0
+# The supervisor's own notes in last_error: "node process <how it ended>; <what next>".
+NOTE_PREFIX = "node process "
+_PLAN = re.compile(r"; (restarting at once|it never became ready .*?next start in [0-9.]+ s)")
+
+
+def stopped_note(message: str) -> str:
+    """A supervisor note rewritten for a node stopped on purpose: no restart is coming."""
+    if not message.startswith(NOTE_PREFIX):
+        return message
+    return _PLAN.sub("; then stopped on request", message, count=1)
 
 
 def config_of(node: StoreNode) -> tuple[object, ...]:
@@ -41,6 +54,7 @@ class NodeChild(Child):
             name=f"store node {node_id}",
             argv=doseport_argv("store", "run", str(node_id), *(extra or [])),
             preexec=die_with_parent,
+            notify_ready=True,  # once it listens (store.node.NodeProcess.start)
         )
         self.node_id = node_id
         self.config = config
@@ -48,12 +62,12 @@ class NodeChild(Child):
     def on_exit(self, ended: Exit) -> None:
         super().on_exit(ended)
         runtime = StoreRuntime.for_node(self.node_id)
-        message = f"node process {ended.reason}; restarting in {ended.restart_in_s:.1f} s"
+        message = f"{NOTE_PREFIX}{ended.reason}; {ended.plan}"
         # Keep the node's own last words (e.g. "cannot listen on ...: address in use").
         recent = runtime.last_error_at is not None and (
             timezone.now() - runtime.last_error_at
         ).total_seconds() < 10
-        if recent and runtime.last_error and not runtime.last_error.startswith("node process"):
+        if recent and runtime.last_error and not runtime.last_error.startswith(NOTE_PREFIX):
             message += f": {runtime.last_error}"
         runtime.state = State.CRASHED
         runtime.pid = None
@@ -69,10 +83,21 @@ class NodeChild(Child):
         )
 
 
+def mark_stopped(node_id: int) -> None:
+    """A node stopped on purpose shows "stopped", with no restart promised."""
+    runtime = StoreRuntime.objects.filter(node_id=node_id).first()
+    if runtime is None:
+        return
+    runtime.state, runtime.pid, runtime.associations_open = State.STOPPED, None, 0
+    runtime.last_error = stopped_note(runtime.last_error)
+    runtime.save(update_fields=["state", "pid", "associations_open", "last_error"])
+
+
 class StoreSupervisor:
     def __init__(self, extra_args: list[str] | None = None) -> None:
         self.children: dict[int, NodeChild] = {}
         self.stopping = False
+        self.wake = threading.Event()
         self.extra_args = extra_args or []
         self.last_mark = 0.0
 
@@ -98,9 +123,7 @@ class StoreSupervisor:
                 child.stop()
                 del self.children[node_id]
                 if node is None:
-                    StoreRuntime.objects.filter(node_id=node_id).update(
-                        state=State.STOPPED, pid=None, associations_open=0
-                    )
+                    mark_stopped(node_id)
                 acted = True
         for node_id, node in wanted.items():
             if node_id not in self.children:
@@ -117,6 +140,7 @@ class StoreSupervisor:
 
     def request_stop(self, signum: int = 0, frame: FrameType | None = None) -> None:
         self.stopping = True
+        self.wake.set()
 
     def run(self, interval_s: float = 0.5) -> None:
         signal.signal(signal.SIGTERM, self.request_stop)
@@ -127,10 +151,12 @@ class StoreSupervisor:
                 self.supervise_once()
             except Exception:
                 logger.exception("store supervisor pass failed")
-            time.sleep(interval_s)
+            self.wake.wait(interval_s)
         self.stop_all()
 
     def stop_all(self) -> None:
         stop_children(self.children.values())
+        for node_id in self.children:
+            mark_stopped(node_id)  # also those that had to be killed, or were backing off
         self.children.clear()
         logger.info("store supervisor stopped")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+from pydicom import config as pydicom_config
+from pynetdicom import _config
 from pynetdicom.presentation import build_context, negotiate_as_acceptor
 
 from store.ae import DOSE_SR_CLASSES, VERIFICATION, AESettings, make_store_ae
@@ -10,6 +14,28 @@ from store.ae import DOSE_SR_CLASSES, VERIFICATION, AESettings, make_store_ae
 EXPLICIT = "1.2.840.10008.1.2.1"
 IMPLICIT = "1.2.840.10008.1.2"
 JPEG_LOSSLESS = "1.2.840.10008.1.2.4.70"
+# Process-wide options make_store_ae() sets for a node process (store.ae.configure_pynetdicom).
+PYNETDICOM_GLOBALS = ("LOG_HANDLER_LEVEL", "STORE_RECV_CHUNKED_DATASET",
+                      "ENFORCE_UID_CONFORMANCE")
+# As the tests found them (collection imports every module before any test runs).
+BEFORE = ({name: getattr(_config, name) for name in PYNETDICOM_GLOBALS},
+          pydicom_config.settings.reading_validation_mode)
+
+
+def _globals() -> tuple[dict[str, object], int]:
+    return ({name: getattr(_config, name) for name in PYNETDICOM_GLOBALS},
+            pydicom_config.settings.reading_validation_mode)
+
+
+@pytest.fixture(autouse=True)
+def restore_globals() -> Iterator[None]:
+    """Building a node AE changes pynetdicom and pydicom globals; later tests get them back."""
+    saved = {name: getattr(_config, name) for name in PYNETDICOM_GLOBALS}
+    mode = pydicom_config.settings.reading_validation_mode
+    yield
+    for name, value in saved.items():
+        setattr(_config, name, value)
+    pydicom_config.settings.reading_validation_mode = mode
 
 
 def _ae():  # type: ignore[no-untyped-def]
@@ -51,3 +77,16 @@ def test_it_lets_doseports_own_health_check_through_an_allow_list() -> None:
     assert AESettings.for_node(node).allowed_calling_aets == ("CT1", "DOSEPORT")
     open_node = make_node(name="open", port=node.port + 1)
     assert AESettings.for_node(open_node).allowed_calling_aets == ()
+
+
+def test_it_sets_the_node_process_globals() -> None:
+    _ae()
+    assert _config.ENFORCE_UID_CONFORMANCE is False
+    assert _config.STORE_RECV_CHUNKED_DATASET is False
+    assert pydicom_config.settings.reading_validation_mode == pydicom_config.IGNORE
+
+
+def test_it_leaves_the_globals_as_it_found_them_for_later_tests() -> None:
+    # Last in the file: every test above built a node AE, and the fixture undid it.
+    assert BEFORE != ({**BEFORE[0], "ENFORCE_UID_CONFORMANCE": False}, pydicom_config.IGNORE)
+    assert _globals() == BEFORE

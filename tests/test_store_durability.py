@@ -57,7 +57,9 @@ def test_it_imports_every_acknowledged_object_exactly_once_after_sigkill(
     drain(spawn("worker"), tmp_path / "worker.log")
     first_pid = int(wait_for(lambda: _running_pid(node.pk), timeout=30, interval=0.1))  # type: ignore[call-overload]
 
-    kill_after = random.Random().randint(20, COUNT - 50)
+    seed = int(os.environ.get("DOSEPORT_TEST_SEED") or random.SystemRandom().randrange(10**6))
+    print(f"kill point seeded with {seed} (DOSEPORT_TEST_SEED={seed} repeats it)")
+    kill_after = random.Random(seed).randint(20, COUNT - 50)
     sender = storescu_popen(node, [Path(p) for p in files])
     lines: list[str] = []
     killed = threading.Event()

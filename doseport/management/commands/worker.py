@@ -4,7 +4,9 @@ from typing import Any
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from huey.contrib.djhuey import HUEY
 
+from doseport.processes import use_prompt_consumer
 from imports.reading import configure_pydicom
 
 
@@ -16,4 +18,5 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         configure_pydicom()  # the same reading settings as `doseport import`
+        use_prompt_consumer(HUEY)  # SIGTERM: tasks in hand finish or go back, exit within 5 s
         call_command("run_huey", workers=options["workers"], worker_type="thread")

@@ -1,0 +1,369 @@
+"""Soak: many C-STOREs into one supervised node; memory, open files and import counts.
+
+    .venv/bin/python bench/soak.py [--objects 100000] [--reports 5000] [--lanes on,off]
+                                   [--write-docs]
+
+For each fast-lane setting (`DOSEPORT_STORE_FAST_LANE`) it starts a fresh data folder,
+`doseport stores` (which runs one auto-start node) and `doseport worker`, then sends
+--objects C-STOREs: --reports distinct CT dose reports (tests/builders/rdsr.py), each
+sent objects/reports times, by two DCMTK `storescu` senders at once, 100 objects per
+association. Every 10,000 acknowledged objects it prints the RSS and open files of the
+node process and of the worker. At the end it waits for the worker and checks that every
+report was imported exactly once and every repeat recorded as a duplicate. With
+--write-docs it replaces the "Soak" section of docs/PERFORMANCE.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from bench.store_throughput import doseport_env, free_port, wait_port  # noqa: E402
+from tests.builders.rdsr import build_ct_rdsr, header_for, write  # noqa: E402
+
+HEADING = "## Soak"
+SUCCESS_LINE = "Received Store Response (Success)"
+SENDERS = 2
+PER_ASSOCIATION = 100
+REPORT_EVERY = 10_000  # objects between two samples of RSS and open files
+
+
+# -- processes ---------------------------------------------------------------------------
+def children_of(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found.extend(int(c) for c in (task / "children").read_text().split())
+        except OSError:
+            pass
+    return found
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def open_files(pid: int) -> int:
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return -1
+
+
+@dataclass
+class Site:
+    """A data folder with its supervisor, worker and one auto-start node."""
+
+    home: Path
+    env: dict[str, str]
+    port: int
+    stores: subprocess.Popen[bytes]
+    worker: subprocess.Popen[bytes]
+
+    def node_pid(self) -> int:
+        """The `doseport store run` child of the supervisor (waits for it)."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            kids = children_of(self.stores.pid)
+            if kids:
+                return kids[0]
+            time.sleep(0.1)
+        raise RuntimeError("the supervisor started no node process")
+
+    def worker_pid(self) -> int:
+        return self.worker.pid
+
+    def stop(self) -> None:
+        for proc in (self.stores, self.worker):
+            proc.terminate()
+        for proc in (self.stores, self.worker):
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def start_site(work: Path, fast_lane: bool) -> Site:
+    home = work / f"home-{'lane' if fast_lane else 'stock'}"
+    env = doseport_env(home)
+    env["DOSEPORT_STORE_FAST_LANE"] = "true" if fast_lane else "false"
+    cli = [sys.executable, "-m", "doseport"]
+    subprocess.run([*cli, "migrate", "-v0"], env=env, check=True, cwd=REPO)
+    port = free_port()
+    create = (
+        "from nodes.models import StoreNode; "
+        f"StoreNode.objects.create(name='soak', ae_title='DOSEPORT', port={port}, "
+        "bind_address='127.0.0.1', controlled=True, auto_start=True)"
+    )
+    subprocess.run([*cli, "shell", "-c", create], env=env, check=True, cwd=REPO)
+    logs = home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    stores = subprocess.Popen([*cli, "stores"], env=env, cwd=REPO,
+                              stdout=(logs / "stores.out").open("wb"), stderr=subprocess.STDOUT)
+    worker = subprocess.Popen([*cli, "worker"], env=env, cwd=REPO,
+                              stdout=(logs / "worker.out").open("wb"), stderr=subprocess.STDOUT)
+    wait_port(port, timeout=60)
+    return Site(home, env, port, stores, worker)
+
+
+# -- objects and sending -----------------------------------------------------------------
+def build_reports(folder: Path, count: int) -> list[Path]:
+    files = []
+    for i in range(count):
+        header = header_for(accession=f"SOAK{i:06d}")
+        files.append(write(build_ct_rdsr(events=1, header=header), folder / f"r{i:06d}.dcm"))
+        if (i + 1) % 1000 == 0:
+            print(f"  built {i + 1} reports", flush=True)
+    return files
+
+
+def chunks(files: list[Path], objects: int) -> list[list[Path]]:
+    """`objects` sends of `files` in order, repeated, cut into associations."""
+    sequence = [files[i % len(files)] for i in range(objects)]
+    return [sequence[i:i + PER_ASSOCIATION] for i in range(0, objects, PER_ASSOCIATION)]
+
+
+@dataclass
+class Row:
+    objects: int
+    seconds: float
+    node_mb: float
+    worker_mb: float
+    node_files: int
+    worker_files: int
+
+
+@dataclass
+class Run:
+    fast_lane: bool
+    rows: list[Row] = field(default_factory=list)
+    seconds: float = 0.0
+    imported: int = 0
+    distinct: int = 0
+    duplicates: int = 0
+    failed: int = 0
+    after_drain: Row | None = None
+
+
+def sample(site: Site, node_pid: int, objects: int, started: float) -> Row:
+    return Row(objects, time.monotonic() - started, rss_mb(node_pid),
+               rss_mb(site.worker_pid()), open_files(node_pid), open_files(site.worker_pid()))
+
+
+def show(row: Row) -> None:
+    print(f"  {row.objects:>7} objects {row.seconds:7.0f} s  node {row.node_mb:6.1f} MB "
+          f"{row.node_files:3d} files  worker {row.worker_mb:6.1f} MB {row.worker_files:3d} files",
+          flush=True)
+
+
+def send_all(site: Site, work: list[list[Path]], on_ack: threading.Condition,
+             acked: list[int], errors: list[str]) -> None:
+    todo: queue.SimpleQueue[list[Path]] = queue.SimpleQueue()
+    for group in work:
+        todo.put(group)
+    env = {**os.environ, "TCP_NODELAY": "1"}
+
+    def sender() -> None:
+        while True:
+            try:
+                group = todo.get_nowait()
+            except queue.Empty:
+                return
+            done = subprocess.run(
+                ["storescu", "-v", "-R", "-aec", "DOSEPORT", "127.0.0.1", str(site.port),
+                 *map(str, group)],
+                env=env, capture_output=True, text=True, timeout=600, check=False,
+            )
+            count = (done.stdout + done.stderr).count(SUCCESS_LINE)
+            if count != len(group):
+                errors.append(f"{len(group) - count} objects not acknowledged: "
+                              f"{done.stderr[-300:]!r}")
+            with on_ack:
+                acked[0] += count
+                on_ack.notify_all()
+
+    threads = [threading.Thread(target=sender) for _ in range(SENDERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def outcomes(home: Path) -> dict[str, int]:
+    with sqlite3.connect(home / "db.sqlite3", timeout=30) as db:
+        rows = db.execute(
+            "select outcome, count(*) from imports_importrecord where source = 'store' "
+            "group by outcome"
+        ).fetchall()
+        distinct = db.execute(
+            "select count(distinct sop_instance_uid) from imports_importrecord "
+            "where outcome = 'imported' and source = 'store'"
+        ).fetchone()[0]
+    found = {str(k): int(v) for k, v in rows}
+    found["distinct imported"] = int(distinct)
+    return found
+
+
+def soak(work: Path, files: list[Path], objects: int, fast_lane: bool,
+         drain_timeout: float, every: int = REPORT_EVERY) -> Run:
+    print(f"fast lane {'on' if fast_lane else 'off'}: {objects} objects", flush=True)
+    site = start_site(work, fast_lane)
+    run = Run(fast_lane)
+    try:
+        node_pid = site.node_pid()
+        started = time.monotonic()
+        run.rows.append(sample(site, node_pid, 0, started))
+        show(run.rows[-1])
+        acked = [0]
+        errors: list[str] = []
+        cond = threading.Condition()
+        sending = threading.Thread(
+            target=send_all, args=(site, chunks(files, objects), cond, acked, errors)
+        )
+        sending.start()
+        next_mark = every
+        while sending.is_alive() or acked[0] >= next_mark:
+            with cond:
+                cond.wait(timeout=1.0)
+            while acked[0] >= next_mark:
+                run.rows.append(sample(site, node_pid, next_mark, started))
+                show(run.rows[-1])
+                next_mark += every
+        sending.join()
+        run.seconds = time.monotonic() - started
+        if errors:
+            raise RuntimeError(f"{len(errors)} associations failed; first: {errors[0]}")
+        if node_pid not in children_of(site.stores.pid):
+            raise RuntimeError("the node process was restarted during the run")
+        deadline = time.monotonic() + drain_timeout
+        found = outcomes(site.home)
+        while sum(found.get(k, 0) for k in ("imported", "duplicate", "failed")) < objects:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(2)
+            found = outcomes(site.home)
+        run.after_drain = sample(site, node_pid, acked[0], started)
+        print("  after the imports:", end="")
+        show(run.after_drain)
+        run.imported = found.get("imported", 0)
+        run.distinct = found["distinct imported"]
+        run.duplicates = found.get("duplicate", 0)
+        run.failed = found.get("failed", 0)
+        print(f"  imported {run.imported} ({run.distinct} distinct), duplicates "
+              f"{run.duplicates}, failed {run.failed}", flush=True)
+    finally:
+        site.stop()
+    return run
+
+
+# -- report ------------------------------------------------------------------------------
+def verdict(run: Run, reports: int, objects: int) -> str:
+    once = run.imported == run.distinct == reports
+    dups = run.duplicates == objects - reports and run.failed == 0
+    warm = run.rows[1] if len(run.rows) > 2 else run.rows[0]
+    last = run.rows[-1]
+    growth = last.node_mb - warm.node_mb
+    worker_growth = last.worker_mb - warm.worker_mb
+    files = {r.node_files for r in run.rows[1:]} or {run.rows[0].node_files}
+    return (
+        f"node {warm.node_mb:.1f} -> {last.node_mb:.1f} MB after warm-up ({growth:+.1f} MB, "
+        f"{growth * 1024 * 1024 / max(1, last.objects - warm.objects):.0f} bytes per object); "
+        f"worker {worker_growth:+.1f} MB; node open files {min(files)}-{max(files)}; "
+        f"{'every report imported once' if once else 'IMPORT COUNT WRONG'}, "
+        f"{'repeats recorded as duplicates' if dups else 'DUPLICATE COUNT WRONG'}"
+    )
+
+
+def table(run: Run) -> str:
+    lines = [
+        "| objects | s | node RSS MB | node open files | worker RSS MB | worker open files |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    rows = run.rows + ([run.after_drain] if run.after_drain else [])
+    for n, row in enumerate(rows):
+        label = f"{row.objects} (imports done)" if n == len(run.rows) else str(row.objects)
+        lines.append(f"| {label} | {row.seconds:.0f} | {row.node_mb:.1f} | {row.node_files} | "
+                     f"{row.worker_mb:.1f} | {row.worker_files} |")
+    return "\n".join(lines)
+
+
+def write_docs(section: str) -> None:
+    path = REPO / "docs" / "PERFORMANCE.md"
+    text = path.read_text()
+    start = text.find("\n" + HEADING + "\n")
+    if start == -1:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = text.find("\n## ", start + 1)
+        text = text[:start + 1] + section + (text[end:] if end != -1 else "")
+    path.write_text(text if text.endswith("\n") else text + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--objects", type=int, default=100_000,
+                        help="C-STOREs per run (default 100000)")
+    parser.add_argument("--reports", type=int, default=5000,
+                        help="distinct dose reports; each is sent objects/reports times "
+                             "(default 5000)")
+    parser.add_argument("--lanes", default="on,off",
+                        help="fast-lane settings to run, comma separated (default on,off)")
+    parser.add_argument("--every", type=int, default=REPORT_EVERY,
+                        help=f"objects between two samples (default {REPORT_EVERY})")
+    parser.add_argument("--drain-timeout", type=float, default=1800.0,
+                        help="seconds to wait for the worker after sending (default 1800)")
+    parser.add_argument("--write-docs", action="store_true",
+                        help="replace the Soak section of docs/PERFORMANCE.md")
+    args = parser.parse_args()
+    if args.objects % PER_ASSOCIATION or args.objects < args.reports:
+        parser.error(f"--objects must be a multiple of {PER_ASSOCIATION} and >= --reports")
+    lanes = [lane.strip() == "on" for lane in args.lanes.split(",") if lane.strip()]
+    runs: list[Run] = []
+    with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
+        work = Path(tmp)
+        print(f"building {args.reports} dose reports", flush=True)
+        files = build_reports(work / "reports", args.reports)
+        for fast_lane in lanes:
+            runs.append(soak(work, files, args.objects, fast_lane, args.drain_timeout,
+                             args.every))
+    parts = [
+        HEADING, "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on this 2-core machine "
+        "(loopback, shared with other jobs) with:", "",
+        "    .venv/bin/python bench/soak.py " + " ".join(sys.argv[1:]), "",
+        f"{args.objects} C-STOREs per run: {args.reports} distinct CT dose reports, each sent "
+        f"{args.objects // args.reports} times, by {SENDERS} DCMTK `storescu` senders at once, "
+        f"{PER_ASSOCIATION} objects per association, into one auto-start node run by "
+        "`doseport stores`, with one `doseport worker` importing. RSS and open files of the "
+        f"node process and the worker every {args.every:,} acknowledged objects; "
+        "\"after warm-up\" compares the last row with the first row after the start.", "",
+    ]
+    for run in runs:
+        parts += [f"Fast lane {'on' if run.fast_lane else 'off'} ({run.seconds:.0f} s of "
+                  f"sending): {verdict(run, args.reports, args.objects)}.", "", table(run), ""]
+    section = "\n".join(parts)
+    print(section)
+    if args.write_docs:
+        write_docs(section)
+
+
+if __name__ == "__main__":
+    main()
