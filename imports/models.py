@@ -44,7 +44,17 @@ class ImportRecord(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["outcome", "-created_at"])]
+        # The Imports list reads each filter newest first (created_at, id descending):
+        # a backward scan of these indexes, never a sort of the whole table.
+        indexes = [
+            models.Index(fields=["outcome", "created_at", "id"], name="imports_outcome_idx"),
+            models.Index(fields=["kind", "created_at", "id"], name="imports_kind_idx"),
+            models.Index(fields=["store_node", "created_at", "id"], name="imports_node_idx"),
+            # Covers the ids of a deep page of non-failed records (outcome read from the index).
+            models.Index(fields=["created_at", "id", "outcome"], name="imports_newest_idx"),
+            # The latest retry of the page's kept files (path = kept_path).
+            models.Index(fields=["path"], name="imports_path_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.sop_instance_uid or self.path} {self.outcome}"

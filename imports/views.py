@@ -1,29 +1,25 @@
-"""Imports page: recent ImportRecords (failures first) and retry of quarantined objects."""
+"""Imports page: recent ImportRecords (failures first, filters) and retry of quarantined files."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Case, IntegerField, OuterRef, QuerySet, Subquery, Value, When
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+import audit
 from doseport.auth import IMPORTER, VIEWER, role_required
+from imports.forms import ImportFilterForm
 from imports.models import ImportRecord, Outcome
+from imports.queries import FailuresFirst, filter_records, page_rows
 from imports.tasks import import_file_task
 
 PAGE_SIZE = 50
-
-
-class ImportFilterForm(forms.Form):
-    outcome = forms.ChoiceField(
-        choices=[("", "any outcome"), *Outcome.choices], required=False
-    )
 
 
 def later_attempts(record: ImportRecord) -> QuerySet[ImportRecord]:
@@ -45,41 +41,20 @@ def can_retry(record: ImportRecord) -> bool:
     return Path(record.kept_path).is_file()
 
 
-def recent_records(outcome: str) -> QuerySet[ImportRecord]:
-    """Failures first, then newest first; each row knows the outcome of its latest retry."""
-    latest_retry = ImportRecord.objects.filter(
-        path=OuterRef("kept_path"), created_at__gte=OuterRef("created_at")
-    ).exclude(pk=OuterRef("pk")).order_by("-created_at", "-pk")
-    records = ImportRecord.objects.select_related("store_node").annotate(
-        failed_first=Case(
-            When(outcome=Outcome.FAILED, then=Value(0)), default=Value(1),
-            output_field=IntegerField(),
-        ),
-        retry_outcome=Subquery(latest_retry.values("outcome")[:1]),
-    )
-    if outcome:
-        records = records.filter(outcome=outcome)
-    return records.order_by("failed_first", "-created_at", "-pk")
-
-
 @require_GET
 @role_required(VIEWER)
 def import_list(request: HttpRequest) -> HttpResponse:
     form = ImportFilterForm(request.GET)
-    outcome = form.cleaned_data["outcome"] if form.is_valid() else ""
-    page = Paginator(recent_records(outcome), PAGE_SIZE).get_page(request.GET.get("page"))
-    labels = dict(Outcome.choices)
-    for record in page:
-        # retry_outcome is annotated by recent_records()
-        retried = getattr(record, "retry_outcome", None) or ""
-        setattr(record, "retry_label", labels.get(retried, ""))  # noqa: B010
+    form.is_valid()
+    records = FailuresFirst(filter_records(form.import_filter()))
+    page = Paginator(records, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    return render(
-        request,
-        "imports/imports.html",
-        {"form": form, "page": page, "query": query.urlencode(), "outcome": outcome},
-    )
+    context = {
+        "form": form, "page": page, "rows": page_rows(list(page)),
+        "query": query.urlencode(), "filtered": form.has_changed(),
+    }
+    return render(request, "imports/imports.html", context)
 
 
 @require_GET
@@ -110,5 +85,6 @@ def retry(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("imports:record", pk=record.pk)
     # The worker imports; the page polls for the new ImportRecord of this file.
     import_file_task(record.kept_path, record.source, record.store_node_id)
+    audit.record("import.retry", record, request=request)
     messages.success(request, "Retry queued.")
     return redirect(reverse("imports:record", args=[record.pk]) + "?retried=1")
