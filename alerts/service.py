@@ -36,7 +36,9 @@ def _queue(study_id: int) -> None:
     try:
         from alerts.tasks import evaluate_study_task
 
-        evaluate_study_task(study_id)
+        # Without rules an import costs one indexed read here, not a queued task.
+        if AlertRule.objects.filter(active=True).exists():
+            evaluate_study_task(study_id)
     except Exception:  # an alert problem must never fail an import; it is logged
         log.exception("alert evaluation of study %s could not be queued", study_id)
 

@@ -18,7 +18,7 @@ from audit.models import AuditEntry
 from dose.models import AccumulatedPlane, IrradiationEvent, Study
 from imports.models import Outcome, Source
 from imports.service import import_file
-from tests.conftest import samples_dir
+from tests.conftest import samples_dir, wait_for
 
 pytestmark = pytest.mark.django_db
 _n = iter(range(1, 100_000))
@@ -336,3 +336,12 @@ def test_the_rule_form_refuses_what_cannot_be_compared(client: Client, admin_use
                                              "recipients": "physics"})
     assert "'physics' is not an e-mail address" in text_of(bad.content).replace("&#x27;", "'")
     assert not AlertRule.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_evaluates_the_rules_after_the_import(worker: None) -> None:
+    rule(threshold=500)
+    path = samples_dir() / "openrem" / "CT-RDSR-GEPixelMed.dcm"  # DLP 586.34 mGy·cm
+    assert import_file(path, Source.FILE, keep=True).outcome == Outcome.IMPORTED
+    alert = wait_for(lambda: Alert.objects.first(), timeout=60)
+    assert isinstance(alert, Alert) and alert.value == 586.34
