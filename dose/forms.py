@@ -18,6 +18,11 @@ class StudyFilterForm(forms.Form):
     )
     station = forms.CharField(required=False, max_length=64, label="station name")
     accession = forms.CharField(required=False, max_length=64, label="accession number")
+    # Exact values that the dose insight pages link with; shown only when set.
+    manufacturer = forms.CharField(required=False, max_length=128, widget=forms.HiddenInput)
+    model = forms.CharField(required=False, max_length=128, widget=forms.HiddenInput)
+    protocol = forms.CharField(required=False, max_length=1024, widget=forms.HiddenInput)
+    description = forms.CharField(required=False, max_length=256, widget=forms.HiddenInput)
     sort = forms.ChoiceField(
         choices=[(p + k, p + k) for k in SORTS for p in ("", "-")], required=False,
         widget=forms.HiddenInput,
@@ -39,7 +44,18 @@ class StudyFilterForm(forms.Form):
             until=data.get("date_to"),
             station=(data.get("station") or "").strip(),
             accession=(data.get("accession") or "").strip(),
+            manufacturer=data.get("manufacturer") or "",
+            model=data.get("model") or "",
+            protocol=data.get("protocol") or "",
+            description=data.get("description") or "",
         )
+
+    def exact_filters(self) -> list[tuple[str, str]]:
+        """(label, value) of the hidden exact filters that are set."""
+        data = getattr(self, "cleaned_data", {})
+        names = (("manufacturer", "manufacturer"), ("model", "model"),
+                 ("protocol", "acquisition protocol"), ("description", "study description"))
+        return [(label, data[name]) for name, label in names if data.get(name)]
 
     def sort_key(self) -> str:
         data = getattr(self, "cleaned_data", {})

@@ -39,8 +39,13 @@ class StudyFilter:
     modality: str = ""
     since: dt.date | None = None
     until: dt.date | None = None
-    station: str = ""
+    station: str = ""  # contains; in double quotes: exactly ('"CT1"' is not "CT12")
     accession: str = ""
+    # Exact values, as the dose insight charts link them (insight/filters.py).
+    manufacturer: str = ""
+    model: str = ""
+    protocol: str = ""  # an event's acquisition protocol
+    description: str = ""
 
 
 def filter_studies(flt: StudyFilter, qs: QuerySet[Study] | None = None) -> QuerySet[Study]:
@@ -51,10 +56,20 @@ def filter_studies(flt: StudyFilter, qs: QuerySet[Study] | None = None) -> Query
         qs = qs.filter(study_date__gte=flt.since)
     if flt.until:
         qs = qs.filter(study_date__lte=flt.until)
-    if flt.station:
+    if len(flt.station) >= 2 and flt.station[0] == flt.station[-1] == '"':
+        qs = qs.filter(station_name=flt.station[1:-1])
+    elif flt.station:
         qs = qs.filter(station_name__icontains=flt.station)
     if flt.accession:
         qs = qs.filter(accession_number__icontains=flt.accession)
+    for column, value in (("manufacturer", flt.manufacturer),
+                          ("manufacturer_model_name", flt.model),
+                          ("study_description", flt.description)):
+        if value:
+            qs = qs.filter(**{column: value})
+    if flt.protocol:
+        qs = qs.filter(Exists(IrradiationEvent.objects.filter(
+            study=OuterRef("pk"), acquisition_protocol=flt.protocol)))
     return qs
 
 

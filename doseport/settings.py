@@ -111,6 +111,7 @@ INSTALLED_APPS = [
     "accounts",
     "audit",
     "alerts",
+    "insight",
 ]
 
 MIDDLEWARE = [

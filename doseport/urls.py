@@ -15,4 +15,5 @@ urlpatterns = [
     path("qr/", include("qr.urls")),
     path("audit/", include("audit.urls")),
     path("alerts/", include("alerts.urls")),
+    path("insight/", include("insight.urls")),
 ]
