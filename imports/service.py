@@ -1,20 +1,18 @@
 """Import one object file: read, classify, extract, store, then keep/delete/quarantine.
 
-`import_file` is idempotent by SOP Instance UID, records an ImportRecord for every call,
-applies the delete settings only after success (and never with keep=True) and moves
-failures to quarantine, never deleting them.
+`import_file` is idempotent by SOP Instance UID and records an ImportRecord for every
+call; imports/dispose.py then keeps, deletes or quarantines the file (never deleting a
+failure, never touching a user's file unless asked).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from pydicom import Dataset, dcmread
@@ -23,20 +21,14 @@ from pydicom.errors import InvalidDicomError
 
 from alerts.service import after_import
 from imports import classify as c
+from imports.dispose import UserFiles, dispose
 from imports.extractors import ExtractError, extract
 from imports.models import ImportRecord, Outcome, Source
 from imports.persist import IMAGE_KINDS, store_report
 from imports.reading import read_file
-from nodes.models import DeleteSettings
 
 log = logging.getLogger(__name__)
 
-DELETE_FLAG = {
-    c.CT_RDSR: "del_rdsr", c.PROJECTION_RDSR: "del_rdsr", c.NM_RDSR: "del_rdsr",
-    c.RF_SIEMENS_SUMMARY: "del_rdsr", c.DX_IMAGE: "del_dx_im", c.MG_IMAGE: "del_mg_im",
-    c.CT_PHILIPS_SCREEN: "del_ct_phil", c.CT_DOSE_SCREEN: "del_ct_phil", c.NM_IMAGE: "del_nm_im",
-    c.PATIENT_DOSE_REPORT: "del_rdsr",
-}
 _CHUNK = 500
 UNDEFINED = 0xFFFFFFFF
 
@@ -113,8 +105,12 @@ def _read_without_preamble(path: Path) -> Dataset:
 
 
 def import_file(
-    path: Path, source: Source | str, store_node_id: int | None = None, keep: bool = False
+    path: Path, source: Source | str, store_node_id: int | None = None, keep: bool = False,
+    user_files: UserFiles | None = None,
 ) -> ImportRecord:
+    """Import one file and record it. `keep` is for spool files (store, query-retrieve):
+    keep them whatever the delete settings say. Source.FILE is the user's file: it is left
+    in place unless `user_files` says otherwise (imports/dispose.py)."""
     path = Path(path)
     clock = time.perf_counter()
     record = ImportRecord(
@@ -149,7 +145,7 @@ def import_file(
         record.outcome = Outcome.FAILED
         record.error = f"unexpected error: {type(exc).__name__}: {exc}"
     saved_kept_path = record.kept_path
-    _dispose(record, path, keep)
+    dispose(record, path, keep, user_files)
     if record.pk is None:
         record.finished_at = timezone.now()
         record.duration_ms = (time.perf_counter() - clock) * 1000
@@ -227,52 +223,3 @@ def _already_imported(uid: str) -> bool:
     # and scanned every imported record (49 reports/s at 20,000 stored instead of 124).
     outcomes = ImportRecord.objects.filter(sop_instance_uid=uid).order_by()
     return Outcome.IMPORTED in outcomes.values_list("outcome", flat=True)
-
-
-def _dispose(record: ImportRecord, path: Path, keep: bool) -> None:
-    """Quarantine failures; apply the delete settings to everything else unless kept."""
-    if record.outcome == Outcome.FAILED:
-        record.kept_path = str(quarantine(path, keep))
-        return
-    if keep or not path.exists():
-        return
-    delete = DeleteSettings.get()
-    if record.outcome == Outcome.NOT_IMPORTABLE:
-        wanted = delete.del_no_match
-    else:
-        wanted = bool(getattr(delete, DELETE_FLAG.get(record.kind, ""), False))
-    if wanted:
-        try:
-            path.unlink()
-            record.kept_path = ""
-        except OSError as exc:
-            log.warning("cannot delete %s after import: %s", path, exc)
-
-
-def quarantine(path: Path, keep: bool = False) -> Path:
-    """Move (or, when the source must stay, copy) a failed file into the quarantine folder."""
-    if not path.exists():
-        return path
-    root = Path(settings.QUARANTINE_DIR).resolve()
-    if path.resolve().is_relative_to(root):
-        return path  # a retry of a quarantined file that failed again stays where it is
-    folder = Path(settings.QUARANTINE_DIR) / timezone.now().strftime("%Y%m%d")
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / path.name
-    n = 1
-    while target.exists():
-        target = folder / f"{path.stem}.{n}{path.suffix}"
-        n += 1
-    if not keep:
-        try:
-            shutil.move(str(path), target)
-            return target
-        except OSError as exc:
-            log.info("cannot move %s to quarantine (%s); copying", path.name, exc)
-    try:
-        shutil.copy2(path, target)
-        target.chmod(0o600)  # copy2 copies the source mode; the quarantine is private
-    except OSError as exc:
-        log.warning("cannot copy %s to quarantine: %s", path.name, exc)
-        return path
-    return target

@@ -25,7 +25,7 @@ def test_it_imports_the_samples_once_and_reports_duplicates_the_second_time(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     folder = tmp_path / "openrem"
-    shutil.copytree(samples_dir() / "openrem", folder)  # the command may move failures
+    shutil.copytree(samples_dir() / "openrem", folder)  # a regression must not touch samples
     call_command("import", str(folder))
     first = capsys.readouterr()
     assert "failed              0" in first.out, first.out + first.err
@@ -54,7 +54,7 @@ def test_it_exits_1_with_a_reason_when_a_file_failed(
     assert done.returncode == 1, done.stdout + done.stderr
     assert "1 of 2 files failed" in done.stderr
     assert "imported            1" in done.stdout
-    assert (tmp_path / "in" / "bad.dcm").exists()  # --keep: copied to quarantine
+    assert (tmp_path / "in" / "bad.dcm").exists()  # left in place, copied to quarantine
 
 
 def test_it_refuses_a_missing_path(tmp_path: Path, process_env: dict[str, str]) -> None:
@@ -67,7 +67,7 @@ def test_it_refuses_a_missing_path(tmp_path: Path, process_env: dict[str, str]) 
 
 
 def test_it_takes_a_file_only_once_its_size_is_stable(tmp_path: Path) -> None:
-    watcher = Watcher(tmp_path, keep=True, settle=1.0)
+    watcher = Watcher(tmp_path, settle=1.0)
     growing = tmp_path / "a.dcm"
     growing.write_bytes(b"x" * 10)
     now = time.time()

@@ -49,13 +49,12 @@ def test_it_records_a_reason_for_every_broken_file_and_goes_on(tmp_path: Path) -
     assert "not a DICOM file" in records["d_notes.txt"].error
     assert records["e_report.dcm"].outcome == Outcome.NOT_IMPORTABLE
     assert "not a dose report" in records["e_report.dcm"].error
-    # Failures are moved to quarantine, never deleted; the rest stays (default settings).
+    # Failures are copied to quarantine; the user's files all stay (tests/test_import_user_files).
     quarantine = Path(settings.QUARANTINE_DIR)
     for name in ("b_corrupt.dcm", "c_truncated.dcm"):
         kept = Path(records[name].kept_path)
         assert kept.is_relative_to(quarantine) and kept.is_file()
-    assert not files["corrupt"].exists() and not files["truncated"].exists()
-    assert files["good"].exists() and files["not_dicom"].exists()
+    assert all(path.exists() for path in files.values())
 
 
 def test_it_copies_failures_to_quarantine_and_keeps_the_original_with_keep(
@@ -74,6 +73,7 @@ def test_it_copies_failures_to_quarantine_and_keeps_the_original_with_keep(
 
 
 def test_it_applies_delete_settings_only_after_success(tmp_path: Path) -> None:
+    """Spool files (here a store node's) follow the delete settings; see dispose.py."""
     settings_row = DeleteSettings.get()
     settings_row.del_rdsr = True
     settings_row.del_no_match = True
@@ -85,14 +85,14 @@ def test_it_applies_delete_settings_only_after_success(tmp_path: Path) -> None:
     kept = tmp_path / "kept.dcm"
     shutil.copy(rdsr, kept)
 
-    ok = import_file(rdsr, Source.FILE)
+    ok = import_file(rdsr, Source.STORE)
     assert ok.outcome == Outcome.IMPORTED and ok.kept_path == "" and not rdsr.exists()
-    no_match = import_file(image, Source.FILE)
+    no_match = import_file(image, Source.STORE)
     assert no_match.outcome == Outcome.NOT_IMPORTABLE and not image.exists()
-    failed = import_file(broken, Source.FILE)
+    failed = import_file(broken, Source.STORE)
     assert failed.outcome == Outcome.FAILED
-    assert Path(failed.kept_path).is_file()  # quarantined, not deleted
-    duplicate = import_file(kept, Source.FILE, keep=True)
+    assert Path(failed.kept_path).is_file() and not broken.exists()  # moved, not deleted
+    duplicate = import_file(kept, Source.STORE, keep=True)
     assert duplicate.outcome == Outcome.DUPLICATE and kept.exists()
 
 
