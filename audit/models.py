@@ -35,6 +35,10 @@ ACTIONS: dict[str, str] = {
     "retrieve.run": "retrieve started",
     "import.retry": "import retried",
     "study.delete": "study deleted",
+    "export.run": "studies exported",
+    "export.download": "export downloaded",
+    "token.add": "API token created",
+    "token.revoke": "API token revoked",
 }
 
 

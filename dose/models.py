@@ -218,3 +218,7 @@ class RadiopharmaceuticalAdministration(models.Model):
 
     def __str__(self) -> str:
         return f"{self.radiopharmaceutical_agent} for study {self.study_id}"
+
+
+# Web exports that the worker writes (its own module: a job, not dose data).
+from dose.export_job import ExportJob  # noqa: E402,F401

@@ -93,6 +93,11 @@ DEFAULT_FROM_EMAIL = env_str("DOSEPORT_EMAIL_FROM", "doseport@localhost")
 # Address of the pages as people open them, for links in e-mail.
 SITE_URL = env_str("DOSEPORT_SITE_URL", "") or f"http://{BIND.host}:{BIND.port}"
 
+# Web exports (docs/export.md): up to this many rows answer at once, more go to the worker,
+# whose file is kept this long.
+EXPORT_DIRECT_MAX_ROWS = env_int("DOSEPORT_EXPORT_DIRECT_MAX_ROWS", 5000, minimum=0)
+EXPORT_KEEP_HOURS = env_int("DOSEPORT_EXPORT_KEEP_HOURS", 24, minimum=1, maximum=24 * 30)
+
 INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -110,6 +115,7 @@ INSTALLED_APPS = [
     "axes",
     "accounts",
     "audit",
+    "api",
     "alerts",
     "insight",
 ]

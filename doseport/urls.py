@@ -14,6 +14,7 @@ urlpatterns = [
     path("studies/", include("dose.urls")),
     path("qr/", include("qr.urls")),
     path("audit/", include("audit.urls")),
+    path("api/", include("api.urls")),
     path("alerts/", include("alerts.urls")),
     path("insight/", include("insight.urls")),
 ]
