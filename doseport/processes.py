@@ -260,7 +260,9 @@ class Supervisor:
     def run(self, interval_s: float = 0.5) -> None:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
+        signal.signal(signal.SIGCHLD, lambda signum, frame: self.wake.set())  # restart now
         while not self.stopping:
+            self.wake.clear()
             self.run_once()
             self.wake.wait(interval_s)
         self.stop_all()

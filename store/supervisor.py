@@ -145,7 +145,10 @@ class StoreSupervisor:
     def run(self, interval_s: float = 0.5) -> None:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
+        # A child's death wakes the loop: it is restarted now, not at the next pass.
+        signal.signal(signal.SIGCHLD, lambda signum, frame: self.wake.set())
         while not self.stopping:
+            self.wake.clear()
             close_old_connections()
             try:
                 self.supervise_once()
