@@ -7,6 +7,7 @@ failure, never touching a user's file unless asked).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import time
@@ -117,6 +118,7 @@ def import_file(
         source=Source(source), store_node_id=store_node_id, path=str(path),
         kept_path=str(path), started_at=timezone.now(),
     )
+    record.received_at = received_at(path, record)
     try:
         ds = read_dataset(path)
         _fill_identity(record, ds)
@@ -168,6 +170,17 @@ def patient_dose_report_note(ds: Dataset) -> str:
         "no irradiation events: a Patient Radiation Dose report holds estimated patient "
         f"dose, not irradiation events (it carries: {carried})"
     )[:1000]
+
+
+def received_at(path: Path, record: ImportRecord) -> dt.datetime | None:
+    """When the object arrived: a spooled file (store node, retrieve) was named when its
+    last byte was durable, so its modification time; a file import arrives when read."""
+    if record.source == Source.FILE:
+        return record.started_at
+    try:
+        return dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.UTC)
+    except OSError:
+        return None
 
 
 def _fill_identity(record: ImportRecord, ds: Dataset) -> None:
