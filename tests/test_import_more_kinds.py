@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydicom.uid import UID
 
 from dose.models import Study
 from dose.serialize import studies_for_export, study_to_dict
@@ -50,7 +51,7 @@ def test_it_reads_entrance_dose_in_dgy_when_there_is_none_in_mgy(tmp_path: Path)
 
 def test_it_reads_a_panoramic_dx_image(tmp_path: Path) -> None:
     ds = build_io_image()
-    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = UID("1.2.840.10008.5.1.4.1.1.1.1")
     ds.Modality = "PX"
     assert classify(ds).kind == DX_IMAGE
     assert import_file(write(ds, tmp_path / "px.dcm"), Source.FILE).outcome == Outcome.IMPORTED
@@ -70,7 +71,7 @@ def test_it_records_a_patient_dose_report_without_events_clearly(tmp_path: Path)
 
 def test_a_patient_dose_report_with_projection_content_is_read_as_one(tmp_path: Path) -> None:
     ds = build_projection_rdsr(2)
-    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.88.73"
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = UID("1.2.840.10008.5.1.4.1.1.88.73")
     assert classify(ds).kind == PROJECTION_RDSR
 
 
