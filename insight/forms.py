@@ -6,6 +6,7 @@ from insight.filters import DEFAULT_PERIOD, PERIODS, InsightFilter, period_dates
 from lib import format as fmt
 
 INTERVALS = [("month", "month"), ("week", "week")]
+FILTERS = ("station", "manufacturer", "model", "protocol")
 
 
 class PeriodForm(forms.Form):
@@ -68,7 +69,7 @@ class ChartFilterForm(PeriodForm):
         data = self._data()
         return super().insight_filter(modality).with_(**{
             name: str(data.get(name) or "")
-            for name in ("station", "manufacturer", "model", "protocol")
+            for name in FILTERS
         })
 
     def chosen_interval(self) -> str:

@@ -9,8 +9,9 @@ statistics.median / statistics.quantiles(method="inclusive") define it:
     h = (n - 1) * p;  value = v[floor(h)] + (h - floor(h)) * (v[floor(h) + 1] - v[floor(h)])
 
 p is a fraction num/den, so floor(h) and h - floor(h) are integer arithmetic in SQL.
-Only the rows of the page's groups travel to Python; the query is built from a Django
-queryset (its WHERE, joins and expressions) wrapped in two SELECT levels.
+Only one row per group travels to Python; the query is built from a Django queryset (its
+WHERE, joins and expressions) as a materialized CTE (SQLite >= 3.35, PostgreSQL >= 12)
+read by two SELECT levels.
 """
 
 from __future__ import annotations
@@ -94,9 +95,12 @@ def grouped_stats(
     )
     by_key = ", ".join(f"{a} NULLS LAST" for a in g)
     order = by_key if by_label else f"COUNT(*) DESC, {by_key}"
+    # MATERIALIZED: each value is computed once per row. Inlined, PostgreSQL evaluated a
+    # value's correlated subqueries once for every window that reads it (8x the time).
     sql = (
+        f"WITH i AS MATERIALIZED ({inner_sql}) "
         f"SELECT {keys}, COUNT(*), {picks} FROM ("
-        f"SELECT {keys}, {', '.join(v)}, {windows} FROM ({inner_sql}) i"
+        f"SELECT {keys}, {', '.join(v)}, {windows} FROM i"
         f") w GROUP BY {keys} ORDER BY {order}"
     )
     if limit is not None:

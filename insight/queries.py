@@ -265,9 +265,11 @@ def mg_points(flt: InsightFilter, limit: int = POINTS) -> list[tuple[str, float,
     return [(view, float(t or 0), float(a or 0)) for view, t, a in rows]
 
 
-def choices(flt: InsightFilter) -> dict[str, list[str]]:
-    """The stations, manufacturers, models and protocols a modality has (all time)."""
-    base = Study.objects.filter(modality_type=flt.modality).order_by()
+def choices(flt: InsightFilter, keep: dict[str, str] | None = None) -> dict[str, list[str]]:
+    """The stations, manufacturers, models and protocols of the modality's studies in the
+    period, plus the values in `keep` (what is chosen stays valid when the period changes)."""
+    period = InsightFilter(modality=flt.modality, since=flt.since, until=flt.until)
+    base = Study.objects.filter(period.study_q()).order_by()
     out = {
         field: sorted(v for v in base.values_list(column, flat=True).distinct() if v)
         for field, column in (("station", "station_name"), ("manufacturer", "manufacturer"),
@@ -277,7 +279,10 @@ def choices(flt: InsightFilter) -> dict[str, list[str]]:
         protocols = list(base.values_list("study_description", flat=True).distinct())
     else:
         protocols = list(
-            IrradiationEvent.objects.filter(study__modality_type=flt.modality).order_by()
+            IrradiationEvent.objects.filter(period.study_q("study__")).order_by()
             .values_list("acquisition_protocol", flat=True).distinct())
     out["protocol"] = sorted(v for v in protocols if v)
+    for name, value in (keep or {}).items():
+        if value and value not in out[name]:
+            out[name] = sorted([*out[name], value])
     return out

@@ -11,8 +11,8 @@ from django.views.decorators.http import require_GET
 from doseport.auth import VIEWER, role_required
 from insight import queries
 from insight.charts import CHARTS, MODALITY_NAMES, Builder
-from insight.filters import InsightFilter, study_list_url
-from insight.forms import ChartFilterForm
+from insight.filters import study_list_url
+from insight.forms import FILTERS, ChartFilterForm, PeriodForm
 
 
 def _modality(slug: str) -> str:
@@ -23,8 +23,12 @@ def _modality(slug: str) -> str:
 
 
 def _form(request: HttpRequest, modality: str) -> ChartFilterForm:
-    empty = InsightFilter(modality=modality)
-    form = ChartFilterForm(request.GET, options=queries.choices(empty))
+    """The filters, offering the values the modality has in the chosen period."""
+    period = PeriodForm(request.GET)
+    period.is_valid()
+    keep = {name: request.GET.get(name, "") for name in FILTERS}
+    options = queries.choices(period.insight_filter(modality), keep)
+    form = ChartFilterForm(request.GET, options=options)
     form.is_valid()
     return form
 

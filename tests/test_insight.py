@@ -330,6 +330,10 @@ def test_the_chart_page_offers_the_modalitys_values_as_filters(browser: Client) 
     assert 'href="/insight/dx/?period=90d"' in body  # tabs keep the period only
     assert '<option value="CT9" selected>' in body and "DX-only" not in body
     assert 'value="Abdomen"' in body
+    ct(500.0, [10.0], protocol="Old protocol", days_ago=200)  # outside the 90 days
+    assert "Old protocol" not in browser.get("/insight/ct/", {"period": "90d"}).content.decode()
+    chosen = browser.get("/insight/ct/", {"period": "90d", "protocol": "Old protocol"})
+    assert chosen.context["form"].is_valid()  # still offered once chosen
     assert browser.get("/insight/").status_code == 302
 
 
