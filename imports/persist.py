@@ -66,13 +66,12 @@ def _fill_event_keys(report: ReportData, sop_uid: str) -> None:
 
 
 def _find_study(report: ReportData) -> Study | None:
-    return (
-        Study.objects.filter(
-            study_instance_uid=report.study["study_instance_uid"],
-            modality_type=report.modality_type,
-        )
-        .order_by("id")
-        .first()
+    # Filter on the UID alone and pick the modality here: given modality_type too, SQLite
+    # (no ANALYZE statistics) chose that index and scanned every study of the modality,
+    # so each import cost O(stored studies). A UID has one or two studies (PET/CT).
+    studies = Study.objects.filter(study_instance_uid=report.study["study_instance_uid"])
+    return next(
+        (s for s in studies.order_by("id") if s.modality_type == report.modality_type), None
     )
 
 
