@@ -74,8 +74,8 @@ def _dispose_spool_file(record: ImportRecord, path: Path, keep: bool) -> None:
     if keep or not path.exists():
         return
     delete = DeleteSettings.get()
-    if record.outcome == Outcome.NOT_IMPORTABLE:
-        wanted = delete.del_no_match
+    if record.outcome == Outcome.NOT_IMPORTABLE and record.kind != c.PATIENT_DOSE_REPORT:
+        wanted = delete.del_no_match  # a dose report without events is still a dose report
     else:
         wanted = bool(getattr(delete, DELETE_FLAG.get(record.kind, ""), False))
     if wanted:

@@ -12,6 +12,7 @@ from dose.serialize import studies_for_export, study_to_dict
 from imports.classify import DX_IMAGE, PATIENT_DOSE_REPORT, PROJECTION_RDSR, classify
 from imports.models import Outcome, Source
 from imports.service import import_file
+from nodes.models import DeleteSettings
 from tests.builders.rdsr import ProjectionEvent, build_projection_rdsr, write
 from tests.builders.screens import build_cine_rdsr, build_io_image, build_patient_dose_sr
 
@@ -102,3 +103,16 @@ def test_a_dx_report_without_pulses_or_rp_dose_stays_dx(tmp_path: Path) -> None:
     ds = build_projection_rdsr([ProjectionEvent(), ProjectionEvent()])
     import_file(write(ds, tmp_path / "dx.dcm"), Source.FILE)
     assert _study(ds.StudyInstanceUID)["modality_type"] == "DX"
+
+
+@pytest.mark.parametrize(("del_rdsr", "kept"), [(False, True), (True, False)])
+def test_a_received_patient_dose_report_follows_the_dose_report_delete_setting(
+    tmp_path: Path, del_rdsr: bool, kept: bool
+) -> None:
+    settings = DeleteSettings.get()
+    settings.del_no_match, settings.del_rdsr = True, del_rdsr
+    settings.save()
+    path = write(build_patient_dose_sr(), tmp_path / "pat.dcm")
+    record = import_file(path, Source.STORE)
+    assert record.outcome == Outcome.NOT_IMPORTABLE
+    assert path.exists() is kept
