@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models import Expression, F, QuerySet
 from django.db.models.expressions import Combinable
 
@@ -105,7 +105,12 @@ def grouped_stats(
     )
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
-    with connections[qs.db].cursor() as cursor:
+    connection = connections[qs.db]
+    with transaction.atomic(using=qs.db), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # The per-row subqueries make the planner's cost estimate large enough for JIT,
+            # whose compilation took 170 of 230 ms on a month of 100,000 studies.
+            cursor.execute("SET LOCAL jit = off")
         cursor.execute(sql, params)
         found = cursor.fetchall()
     width = len(g)
