@@ -30,6 +30,7 @@ from dose.models import (
 )
 from imports.classify import CT_SCREEN_KINDS, DX_IMAGE, MG_IMAGE, NM_IMAGE, NM_RDSR
 from imports.extractors.data import EventData, ReportData
+from lib.bulk import insert_rows
 
 # Objects whose dose values are copied from a header: a dose report of the same study wins
 # over them in either order (CT dose screens too, so a screen and an RDSR never add up).
@@ -100,24 +101,19 @@ def _create_study(report: ReportData, sop_uid: str) -> Study:
 def _add_events(study: Study, events: list[EventData], start: int) -> None:
     if not events:
         return
-    rows = []
-    for i, event in enumerate(events):
-        fields = dict(event.fields)
-        fields["ordinal"] = start + i
-        rows.append(IrradiationEvent(study=study, **fields))
-    created = IrradiationEvent.objects.bulk_create(rows)
+    rows = [
+        {**event.fields, "study_id": study.pk, "ordinal": start + i}
+        for i, event in enumerate(events)
+    ]
+    ids = insert_rows(IrradiationEvent, rows)  # lib/bulk.py: bulk_create without its overhead
     sources = [
-        XraySource(event=row, **src) for row, ev in zip(created, events, strict=True)
-        for src in ev.sources
+        {**src, "event_id": pk} for pk, ev in zip(ids, events, strict=True) for src in ev.sources
     ]
     filters = [
-        XrayFilter(event=row, **flt) for row, ev in zip(created, events, strict=True)
-        for flt in ev.filters
+        {**flt, "event_id": pk} for pk, ev in zip(ids, events, strict=True) for flt in ev.filters
     ]
-    if sources:
-        XraySource.objects.bulk_create(sources)
-    if filters:
-        XrayFilter.objects.bulk_create(filters)
+    insert_rows(XraySource, sources)
+    insert_rows(XrayFilter, filters)
 
 
 def _add_planes(study: Study, planes: list[dict[str, Any]]) -> None:
