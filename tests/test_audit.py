@@ -343,3 +343,20 @@ def test_it_reports_a_database_error_in_one_line(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr("audit.management.commands.audit.write_entries", broken)
     with pytest.raises(CommandError, match="database error: no such table.*doseport migrate"):
         run_audit("--since", "2026-12-01")
+
+
+def test_it_records_node_changes_and_start_stop_from_the_cli(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("audit.service.getpass.getuser", lambda: "pacsadmin")
+    call_command("nodes", "add-store", "--name", "CT door", "--ae-title", "CTDOOR",
+                 "--port", "11190", stdout=io.StringIO(), stderr=io.StringIO())
+    call_command("nodes", "add-remote", "--name", "PACS", "--ae-title", "PACS",
+                 "--host", "127.0.0.1", "--port", "11191", stdout=io.StringIO())
+    node = StoreNode.objects.get(name="CT door")
+    for action in ("start", "stop"):
+        with pytest.raises(CommandError):  # no supervisor runs in this test
+            call_command("store", action, str(node.pk), "--wait", "0", stdout=io.StringIO())
+    assert actions() == ["node.add", "node.add", "node.start", "node.stop"]
+    assert {(row.source, row.username) for row in AuditEntry.objects.all()} == {
+        ("cli", "pacsadmin")}

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+import audit
 from nodes import cli
 from nodes.models import RemoteNode, StoreNode
 from nodes.validators import port_warning
@@ -99,6 +100,7 @@ class Command(BaseCommand):
             bind_address=options["bind_address"], host=options["host"],
         )
         cli.save_validated(node)
+        audit.record("node.add", node)
         self.stdout.write(f"Added {cli.describe(node)}")
         warning = port_warning(node.port)
         if warning:
@@ -112,4 +114,5 @@ class Command(BaseCommand):
             use_modality_tag=options["use_modality_tag"],
         )
         cli.save_validated(node)
+        audit.record("node.add", node)
         self.stdout.write(f"Added {cli.describe(node)}")

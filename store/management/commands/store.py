@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+import audit
 import store.control as control
 from nodes.models import StoreNode
 from store.models import StoreRuntime
@@ -49,6 +50,7 @@ class Command(BaseCommand):
             message = control.start(node) if action == "start" else control.stop(node)
         except control.ControlError as exc:
             raise CommandError(str(exc)) from None
+        audit.record("node.start" if action == "start" else "node.stop", node)
         self.stdout.write(message)
         want_running = action == "start"
         deadline = time.monotonic() + options["wait"]
