@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from struct import error as StructError
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -142,6 +143,13 @@ def import_file(
     except ExtractError as exc:
         record.outcome = Outcome.FAILED
         record.error = str(exc)
+    except (StructError, OSError, EOFError) as exc:
+        # pydicom decodes lazily: a cut or corrupt element fails here, after the header
+        # read. That is a broken file, not a bug: one line, no traceback.
+        log.warning("import of %s failed: unreadable element (%s: %s)",
+                    record.sop_instance_uid or path.name, type(exc).__name__, exc)
+        record.outcome = Outcome.FAILED
+        record.error = f"cannot read DICOM file (truncated or corrupt: {exc})"
     except Exception as exc:
         log.exception("import of %s failed", record.sop_instance_uid or path.name)
         record.outcome = Outcome.FAILED
