@@ -42,6 +42,7 @@ from insight.filters import InsightFilter
 from insight.quantiles import GroupRow, Stat, grouped_stats
 from nodes.models import RemoteNode, StoreNode
 
+LOCALIZER = "Constant Angle Acquisition"
 BARS = 40  # groups on one bar chart (largest first); the CSV has the same rows
 POINTS = 2000  # points on the mammography scatter (newest first)
 
@@ -101,7 +102,8 @@ class Figure:
 # (modality, label, kind, unit, source, value, sort); source: study, event or administration.
 HEADLINES: tuple[tuple[str, str, str, str, str, str, str], ...] = (
     (Study.CT, "DLP per study", "number", "mGy·cm", "study", "dlp_total", "-dlp"),
-    (Study.CT, "CTDIvol per acquisition", "number", "mGy", "event", "ctdivol_mGy", ""),
+    (Study.CT, "CTDIvol per acquisition (no localizers)", "number", "mGy", "event",
+     "ctdivol_mGy", ""),
     (Study.DX, "DAP per study", "dap", "", "study", "dap_total", "-dap"),
     (Study.RF, "DAP per study", "dap", "", "study", "dap_total", "-dap"),
     (Study.RF, "Fluoroscopy time per study", "duration", "", "study", "fluoro_time", ""),
@@ -126,7 +128,10 @@ def headline_figures(flt: InsightFilter) -> list[Figure]:
         for value, stat in zip(wanted, row.stats, strict=True):
             found[row.keys[0], value] = stat
     event_rows = events(flt).filter(study__modality_type__in=(Study.CT, Study.MG))
-    for row in grouped_stats(event_rows, ["study__modality_type"], ["ctdivol_mGy", "agd_mGy"]):
+    # A localizer's CTDIvol (a constant angle acquisition, DICOM CID 10013) is not a scan's.
+    ctdivol = Case(When(ct_acquisition_type=LOCALIZER, then=None), default=F("ctdivol_mGy"),
+                   output_field=FloatField())
+    for row in grouped_stats(event_rows, ["study__modality_type"], [ctdivol, "agd_mGy"]):
         found[row.keys[0], "ctdivol_mGy"], found[row.keys[0], "agd_mGy"] = row.stats
     for row in grouped_stats(administrations(flt), ["study__modality_type"],
                              ["administered_activity_MBq"]):

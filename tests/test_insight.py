@@ -107,7 +107,9 @@ def test_the_dashboard_figures_are_the_medians_of_the_headline_values() -> None:
     dlps = [310.0, 820.5, 95.25, 1200.0]
     ctdis = [[4.1, 12.0], [7.5], [3.3, 9.9, 15.2], [22.0]]
     for dlp, per_event in zip(dlps, ctdis, strict=True):
-        ct(dlp, per_event)
+        study = ct(dlp, per_event)
+        IrradiationEvent.objects.create(study=study, ct_acquisition_type="Constant Angle "
+                                        "Acquisition", ctdivol_mGy=0.1)  # a localizer: left out
     ct(None, [5.0], days_ago=40)  # before the period
     daps = [2.5e-4, 1.0e-4, 4.0e-4]
     for dap in daps:  # projection totals from the report's accumulated plane
@@ -127,7 +129,7 @@ def test_the_dashboard_figures_are_the_medians_of_the_headline_values() -> None:
     assert (dlp_figure.n, dlp_figure.median, dlp_figure.p75) == (
         4, statistics.median(dlps), python_p75(dlps))
     flat = [c for per_event in ctdis for c in per_event]
-    ctdi = figures[Study.CT, "CTDIvol per acquisition"]
+    ctdi = figures[Study.CT, "CTDIvol per acquisition (no localizers)"]
     assert ctdi.n == len(flat) and ctdi.median == pytest.approx(statistics.median(flat))
     rf = figures[Study.RF, "DAP per study"]
     assert rf.median == pytest.approx(statistics.median(daps))
