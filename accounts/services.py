@@ -61,7 +61,10 @@ def _refuse_if_last_admin(user: Any, doing: str) -> None:
     if not user.is_active or role_of(user) != ADMIN:
         return
     # Lock the admin rows so two admins demoting each other cannot both succeed.
-    others = [u for u in active_admins().select_for_update() if u.pk != user.pk]
+    # (PostgreSQL refuses FOR UPDATE with DISTINCT: lock the rows by primary key.)
+    ids = list(active_admins().values_list("pk", flat=True))
+    locked = get_user_model().objects.filter(pk__in=ids, is_active=True).select_for_update()
+    others = [u for u in locked if u.pk != user.pk]
     if not others:
         raise AccountError(
             f"{user.get_username()} is the last active admin and cannot be {doing}; "
