@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from django.db import connection
+
 from dose.models import (
     AccumulatedBreast,
     AccumulatedPlane,
@@ -70,10 +72,14 @@ def _find_study(report: ReportData) -> Study | None:
     # Filter on the UID alone and pick the modality here: given modality_type too, SQLite
     # (no ANALYZE statistics) chose that index and scanned every study of the modality,
     # so each import cost O(stored studies). A UID has one or two studies (PET/CT).
-    studies = Study.objects.filter(study_instance_uid=report.study["study_instance_uid"])
-    return next(
-        (s for s in studies.order_by("id") if s.modality_type == report.modality_type), None
+    # A raw query: once per import, where the ORM's query compilation cost more than the
+    # lookup (the model instance is still built the ORM's way).
+    table = connection.ops.quote_name(Study._meta.db_table)
+    studies = Study.objects.raw(
+        f"SELECT * FROM {table} WHERE study_instance_uid = %s ORDER BY id",
+        [report.study["study_instance_uid"]],
     )
+    return next((s for s in studies if s.modality_type == report.modality_type), None)
 
 
 @cache

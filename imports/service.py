@@ -242,5 +242,9 @@ def _lock_study(study_uid: str) -> None:
 def _already_imported(uid: str) -> bool:
     # The UID alone selects the index: with `outcome` too SQLite chose the outcome index
     # and scanned every imported record (49 reports/s at 20,000 stored instead of 124).
-    outcomes = ImportRecord.objects.filter(sop_instance_uid=uid).order_by()
-    return Outcome.IMPORTED in outcomes.values_list("outcome", flat=True)
+    # Raw SQL: asked twice per import, where the ORM's query compilation cost more than
+    # the lookup itself (7% of a sample-mix import).
+    table = connection.ops.quote_name(ImportRecord._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT outcome FROM {table} WHERE sop_instance_uid = %s", [uid])
+        return any(row[0] == Outcome.IMPORTED for row in cursor.fetchall())
