@@ -83,7 +83,9 @@ def test_it_hands_back_the_task_in_hand_and_exits_within_five_seconds(
 ) -> None:
     from imports.tasks import import_files_task
 
-    files = _reports(tmp_path / "in", 400)
+    # Enough work that the task outlives the worker's 3 s grace after SIGTERM even on an
+    # idle machine (~200 small reports/s): with 400 it finished and nothing was handed back.
+    files = _reports(tmp_path / "in", 2000)
     uids = {sop_uid(p) for p in files}
     node = make_node()
     import_files_task([str(p) for p in files], "store", node.pk)  # one long task
