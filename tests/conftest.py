@@ -125,7 +125,15 @@ def doseport_cmd(*args: str) -> list[str]:
 
 @pytest.fixture
 def spawn(process_env: dict[str, str]) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    """Start `doseport ...` children; all are terminated at the end of the test."""
+    """Start `doseport ...` children; all are terminated at the end of the test.
+
+    The task queue is shared by the whole session (one Huey name): tasks an earlier test
+    left behind (imports its store node queued after it stopped looking) would run in this
+    test's worker and import objects this test expects to be new. Start from an empty queue.
+    """
+    from huey.contrib.djhuey import HUEY
+
+    HUEY.flush()
     procs: list[subprocess.Popen[bytes]] = []
 
     def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
