@@ -106,6 +106,15 @@ class StoreNode(EchoStatus):
         max_length=253, blank=True, default="",
         help_text="Third-party store only: host where it listens (for echo).",
     )
+    runs_on = models.CharField(
+        "runs on server", max_length=64, blank=True, default="",
+        help_text="Server name (DOSEPORT_SERVER_NAME) whose supervisor runs this node; "
+        "empty = the server that created it.",
+    )
+    tls = models.BooleanField(
+        "DICOM TLS", default=False,
+        help_text="Accept only TLS connections (DOSEPORT_TLS_CERT/KEY/CA).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -190,6 +199,15 @@ class RemoteNode(EchoStatus):
         validators=v.timeout_validators("Network timeout", 3600),
         help_text="Seconds of silence before the connection is dropped (1-3600; default 120).",
     )
+    tls = models.BooleanField(
+        "DICOM TLS", default=False,
+        help_text="Connect with TLS and verify the peer against DOSEPORT_TLS_CA.",
+    )
+    probe_result = models.JSONField(
+        null=True, blank=True, default=None,
+        help_text="What the last probe found this PACS supports.",
+    )
+    probed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

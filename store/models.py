@@ -49,6 +49,12 @@ class StoreRuntime(models.Model):
     last_object_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
     last_error_at = models.DateTimeField(null=True, blank=True)
+    stopped_by = models.CharField(max_length=150, blank=True, default="")
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    server_name = models.CharField(
+        max_length=64, blank=True, default="",
+        help_text="server whose supervisor last wrote this row",
+    )
 
     def __str__(self) -> str:
         return f"{self.node_id} {self.state}"
