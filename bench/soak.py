@@ -18,6 +18,9 @@ from __future__ import annotations
 import argparse
 import os
 import queue
+import random
+import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -37,6 +40,9 @@ SUCCESS_LINE = "Received Store Response (Success)"
 SENDERS = 2
 PER_ASSOCIATION = 100
 REPORT_EVERY = 10_000  # objects between two samples of RSS and open files
+MAX_RETRIES = 5000  # chaos: associations sent again after a kill, in all
+CHAOS_NODE_KILLS = 15
+CHAOS_WORKER_KILLS = 2
 
 
 # -- processes ---------------------------------------------------------------------------
@@ -101,8 +107,8 @@ class Site:
                 proc.wait()
 
 
-def start_site(work: Path, fast_lane: bool) -> Site:
-    home = work / f"home-{'lane' if fast_lane else 'stock'}"
+def start_site(work: Path, fast_lane: bool, name: str = "") -> Site:
+    home = work / f"home-{name or ('lane' if fast_lane else 'stock')}"
     env = doseport_env(home)
     env["DOSEPORT_STORE_FAST_LANE"] = "true" if fast_lane else "false"
     cli = [sys.executable, "-m", "doseport"]
@@ -118,10 +124,22 @@ def start_site(work: Path, fast_lane: bool) -> Site:
     logs.mkdir(parents=True, exist_ok=True)
     stores = subprocess.Popen([*cli, "stores"], env=env, cwd=REPO,
                               stdout=(logs / "stores.out").open("wb"), stderr=subprocess.STDOUT)
-    worker = subprocess.Popen([*cli, "worker"], env=env, cwd=REPO,
-                              stdout=(logs / "worker.out").open("wb"), stderr=subprocess.STDOUT)
     wait_port(port, timeout=60)
-    return Site(home, env, port, stores, worker)
+    return Site(home, env, port, stores, start_worker(home, env))
+
+
+def start_worker(home: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    out = (home / "logs" / "worker.out").open("ab")
+    return subprocess.Popen([sys.executable, "-m", "doseport", "worker"], env=env, cwd=REPO,
+                            stdout=out, stderr=subprocess.STDOUT)
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 # -- objects and sending -----------------------------------------------------------------
@@ -175,11 +193,12 @@ def show(row: Row) -> None:
 
 
 def send_all(site: Site, work: list[list[Path]], on_ack: threading.Condition,
-             acked: list[int], errors: list[str]) -> None:
+             acked: list[int], errors: list[str], retry: bool = False) -> None:
     todo: queue.SimpleQueue[list[Path]] = queue.SimpleQueue()
     for group in work:
         todo.put(group)
     env = {**os.environ, "TCP_NODELAY": "1"}
+    retries = [0]
 
     def sender() -> None:
         while True:
@@ -193,6 +212,20 @@ def send_all(site: Site, work: list[list[Path]], on_ack: threading.Condition,
                 env=env, capture_output=True, text=True, timeout=600, check=False,
             )
             count = (done.stdout + done.stderr).count(SUCCESS_LINE)
+            if retry and count != len(group):
+                # Like a modality: send again what was not acknowledged (the whole
+                # association's objects; the node records the repeats as duplicates).
+                retries[0] += 1
+                if retries[0] > MAX_RETRIES:
+                    errors.append("too many retries")
+                    return
+                with on_ack:
+                    acked[0] += count
+                    on_ack.notify_all()
+                rest = group[count:]
+                time.sleep(0.5)
+                todo.put(rest)
+                continue
             if count != len(group):
                 errors.append(f"{len(group) - count} objects not acknowledged: "
                               f"{done.stderr[-300:]!r}")
@@ -334,16 +367,141 @@ def table(run: Run) -> str:
     return "\n".join(lines)
 
 
-def write_docs(section: str) -> None:
+def write_docs(section: str, heading: str = HEADING) -> None:
     path = REPO / "docs" / "PERFORMANCE.md"
     text = path.read_text()
-    start = text.find("\n" + HEADING + "\n")
+    start = text.find("\n" + heading + "\n")
     if start == -1:
         text = text.rstrip("\n") + "\n\n" + section
     else:
         end = text.find("\n## ", start + 1)
         text = text[:start + 1] + section + (text[end:] if end != -1 else "")
     path.write_text(text if text.endswith("\n") else text + "\n")
+
+
+# -- chaos -------------------------------------------------------------------------------
+@dataclass
+class Chaos:
+    seed: int
+    back_s: list[float] = field(default_factory=list)  # node kill -> port open again
+    worker_kills: int = 0
+    acked: int = 0
+    seconds: float = 0.0
+    imported: int = 0
+    distinct: int = 0
+    duplicates: int = 0
+    failed: int = 0
+    unaccounted: int = 0
+
+
+def current_node(site: Site, not_pid: int = 0, timeout: float = 30.0) -> int:
+    """The supervisor's live node child other than `not_pid` (0 when none came)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pid in children_of(site.stores.pid):
+            if pid != not_pid and Path(f"/proc/{pid}").exists():
+                try:
+                    state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+                except OSError:
+                    continue
+                if state != "Z":
+                    return pid
+        time.sleep(0.05)
+    return 0
+
+
+def chaos(work: Path, files: list[Path], objects: int, seed: int,
+          drain_timeout: float) -> Chaos:
+    """SIGKILL the node 15 times (1-3 s apart) and the worker twice while two retrying
+    senders send; then check every report was imported exactly once."""
+    print(f"chaos: {objects} objects, seed {seed}", flush=True)
+    rng = random.Random(seed)
+    site = start_site(work, True, name="chaos")
+    result = Chaos(seed)
+    acked = [0]
+    errors: list[str] = []
+    cond = threading.Condition()
+    sending = threading.Thread(
+        target=send_all, args=(site, chunks(files, objects), cond, acked, errors, True)
+    )
+    started = time.monotonic()
+    try:
+        sending.start()
+        with cond:
+            cond.wait_for(lambda: acked[0] >= objects // 10 or not sending.is_alive(),
+                          timeout=600)
+        worker_at = sorted(rng.sample(range(2, CHAOS_NODE_KILLS - 1), CHAOS_WORKER_KILLS))
+        for n in range(CHAOS_NODE_KILLS):
+            time.sleep(rng.uniform(1.0, 3.0))
+            pid = current_node(site)
+            if not pid:
+                raise RuntimeError("no node process to kill")
+            os.kill(pid, signal.SIGKILL)
+            killed = time.monotonic()
+            while not port_open(site.port):
+                if time.monotonic() - killed > 60:
+                    raise RuntimeError(f"kill {n + 1}: the node did not come back in 60 s")
+                time.sleep(0.05)
+            result.back_s.append(time.monotonic() - killed)
+            print(f"  kill {n + 1}: node pid {pid} back on its port in "
+                  f"{result.back_s[-1]:.2f} s ({acked[0]} objects acknowledged)", flush=True)
+            if n in worker_at:
+                site.worker.kill()
+                site.worker.wait()
+                site.worker = start_worker(site.home, site.env)
+                result.worker_kills += 1
+                print("  worker killed and started again", flush=True)
+        sending.join()
+        result.seconds = time.monotonic() - started
+        result.acked = acked[0]
+        if errors:
+            raise RuntimeError(f"{len(errors)} associations failed; first: {errors[0]}")
+        reports = len(files)
+        deadline = time.monotonic() + drain_timeout
+        found = outcomes(site.home)
+        while found["distinct imported"] < reports or (
+            sum(found.get(k, 0) for k in ("imported", "duplicate", "failed")) < acked[0]
+        ):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(2)
+            found = outcomes(site.home)
+        result.imported = found.get("imported", 0)
+        result.distinct = found["distinct imported"]
+        result.duplicates = found.get("duplicate", 0)
+        result.failed = found.get("failed", 0)
+        result.unaccounted = acked[0] - (result.imported + result.duplicates + result.failed)
+        print(f"  acknowledged {acked[0]}; imported {result.imported} ({result.distinct} "
+              f"distinct of {reports}), duplicates {result.duplicates}, failed "
+              f"{result.failed}", flush=True)
+    finally:
+        site.stop()
+    return result
+
+
+def chaos_section(result: Chaos, reports: int, objects: int, argv: list[str]) -> str:
+    ok = result.imported == result.distinct == reports and not result.failed
+    backs = sorted(result.back_s)
+    return "\n".join([
+        "## Chaos", "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on this 2-core machine "
+        "(loopback, shared with other jobs) with:", "",
+        "    .venv/bin/python bench/soak.py " + " ".join(argv), "",
+        f"{objects} C-STOREs ({reports} distinct CT dose reports) by {SENDERS} DCMTK `storescu` "
+        "senders that send again what was not acknowledged (like a modality), into one "
+        "auto-start node under `doseport stores` with one `doseport worker`. After a tenth "
+        f"was acknowledged the node was SIGKILLed {len(result.back_s)} times, 1-3 s apart "
+        f"(seed {result.seed}), and the worker {result.worker_kills} times (started again "
+        "at once, as systemd would).", "",
+        f"- Back on its port after each kill: min {backs[0]:.2f} s, median "
+        f"{backs[len(backs) // 2]:.2f} s, max {backs[-1]:.2f} s." if backs else "- no kills",
+        f"- {result.acked} objects acknowledged in {result.seconds:.0f} s (repeats after a kill "
+        "included).",
+        f"- Imported {result.imported} ({result.distinct} distinct of {reports}), recorded as "
+        f"duplicates {result.duplicates}, failed {result.failed}, acknowledged but without "
+        f"an import record {result.unaccounted}.",
+        f"- Verdict: {'nothing lost, nothing doubled' if ok else 'LOST OR DOUBLED'}.", "",
+    ])
 
 
 def main() -> None:
@@ -359,11 +517,27 @@ def main() -> None:
                         help=f"objects between two samples (default {REPORT_EVERY})")
     parser.add_argument("--drain-timeout", type=float, default=1800.0,
                         help="seconds to wait for the worker after sending (default 1800)")
+    parser.add_argument("--chaos", action="store_true",
+                        help="instead of the soak: kill the node 15 times and the worker "
+                             "twice while sending; check nothing is lost or doubled")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="chaos: seed of the kill times (default: random, printed)")
     parser.add_argument("--write-docs", action="store_true",
                         help="replace the Soak section of docs/PERFORMANCE.md")
     args = parser.parse_args()
     if args.objects % PER_ASSOCIATION or args.objects < args.reports:
         parser.error(f"--objects must be a multiple of {PER_ASSOCIATION} and >= --reports")
+    if args.chaos:
+        seed = args.seed if args.seed is not None else random.randrange(1_000_000)
+        with tempfile.TemporaryDirectory(prefix="chaos-") as tmp:
+            work = Path(tmp)
+            files = build_reports(work / "reports", args.reports)
+            result = chaos(work, files, args.objects, seed, args.drain_timeout)
+        section = chaos_section(result, args.reports, args.objects, sys.argv[1:])
+        print(section)
+        if args.write_docs:
+            write_docs(section, "## Chaos")
+        return
     lanes = [lane.strip() == "on" for lane in args.lanes.split(",") if lane.strip()]
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
