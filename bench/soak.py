@@ -397,7 +397,7 @@ class Chaos:
 def current_node(site: Site, not_pid: int = 0, timeout: float = 30.0) -> int:
     """The supervisor's live node child other than `not_pid` (0 when none came)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         for pid in children_of(site.stores.pid):
             if pid != not_pid and Path(f"/proc/{pid}").exists():
                 try:
@@ -406,8 +406,9 @@ def current_node(site: Site, not_pid: int = 0, timeout: float = 30.0) -> int:
                     continue
                 if state != "Z":
                     return pid
+        if time.monotonic() >= deadline:
+            return 0
         time.sleep(0.05)
-    return 0
 
 
 def chaos(work: Path, files: list[Path], objects: int, seed: int,
@@ -438,6 +439,8 @@ def chaos(work: Path, files: list[Path], objects: int, seed: int,
                 raise RuntimeError("no node process to kill")
             os.kill(pid, signal.SIGKILL)
             killed = time.monotonic()
+            while current_node(site, timeout=0) == pid:  # until its sockets are closed
+                time.sleep(0.01)
             while not port_open(site.port):
                 if time.monotonic() - killed > 60:
                     raise RuntimeError(f"kill {n + 1}: the node did not come back in 60 s")
