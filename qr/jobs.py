@@ -35,18 +35,24 @@ def new_move(query: Query, store: StoreNode | None = None) -> Move:
 
 def execute_query(query_id: int) -> str:
     """The body of the query job: run it, then retrieve when the query asks for it."""
-    query = Query.objects.get(pk=query_id)
-    if query.status != Status.QUEUED:
+    query = Query.objects.filter(pk=query_id).first()
+    if query is None:  # deleted while the task waited in the queue
+        return "deleted"
+    if query.status != Status.QUEUED:  # cheap early out; run_query's claim decides
         return query.status
     status = run_query(query)
+    if not query.claimed:
+        return status  # not ours: another delivery claimed it (or it was cancelled)
     if query.auto_move and status in (Status.COMPLETE, Status.PARTIAL):
         execute_move(new_move(query).pk)
     return status
 
 
 def execute_move(move_id: int) -> str:
-    move = Move.objects.select_related("query__remote", "store").get(pk=move_id)
-    if move.status != Status.QUEUED:
+    move = Move.objects.select_related("query__remote", "store").filter(pk=move_id).first()
+    if move is None:
+        return "deleted"
+    if move.status != Status.QUEUED:  # cheap early out; run_move's claim decides
         return move.status
     return run_move(move)
 
@@ -76,8 +82,13 @@ def due_schedules(now: dt.datetime) -> list[Query]:
     for schedule in ScheduledQuery.objects.filter(enabled=True).select_related("remote", "store"):
         if not schedule.is_due(now):
             continue
+        # Claim this run: of two ticks (two workers, or a tick delivered twice) only the
+        # one whose UPDATE still sees the old last_run_at creates the query.
+        if not ScheduledQuery.objects.filter(
+            pk=schedule.pk, last_run_at=schedule.last_run_at
+        ).update(last_run_at=now):
+            continue
         schedule.last_run_at = now
-        schedule.save(update_fields=["last_run_at"])
         created.append(new_query(
             schedule.remote, schedule.store, schedule_params(schedule, now),
             auto_move=schedule.move, scheduled=schedule,

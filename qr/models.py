@@ -54,6 +54,8 @@ class Job(models.Model):
 
     # monotonic time of this process's last heartbeat write (not a field)
     last_beat: float = -HEARTBEAT_EVERY_S
+    # True once this process's claim() took the job (not a field)
+    claimed: bool = False
 
     class Meta:
         abstract = True
@@ -84,12 +86,43 @@ class Job(models.Model):
         if listener is not None:
             listener(self.message)
 
-    def start(self) -> None:
+    def claim(self) -> bool:
+        """Take the job: one conditional UPDATE from queued (and not cancelled) to running.
+
+        Whoever's UPDATE changes the row runs the job; a second delivery of the same task,
+        or a second worker, changes nothing and returns False (healthchecks' sendalerts
+        claims checks the same way). The caller then leaves the job alone.
+        """
+        now = timezone.now()
+        worker = worker_id()
+        claimed = type(self)._default_manager.filter(
+            pk=self.pk, status=Status.QUEUED, cancel_requested=False
+        ).update(status=Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker)
+        if not claimed:
+            self.refresh_from_db(fields=["status", "started_at", "finished_at", "message"])
+            return False
         self.status = Status.RUNNING
-        self.started_at = self.heartbeat_at = timezone.now()
-        self.worker = worker_id()
+        self.started_at = self.heartbeat_at = now
+        self.worker = worker
         self.last_beat = time.monotonic()
-        self.save(update_fields=["status", "started_at", "heartbeat_at", "worker"])
+        self.claimed = True
+        return True
+
+    def request_cancel(self) -> str:
+        """Cancel as a state transition: a queued job becomes cancelled at once (no worker
+        will claim it); a running one is flagged and its worker stops between requests
+        (and sends C-CANCEL for the request in flight). Returns the status it leaves."""
+        manager = type(self)._default_manager
+        now = timezone.now()
+        if manager.filter(pk=self.pk, status=Status.QUEUED).update(
+            status=Status.CANCELLED, cancel_requested=True, finished_at=now,
+            message="cancelled before it started",
+        ):
+            self.refresh_from_db()
+            return Status.CANCELLED
+        manager.filter(pk=self.pk, status=Status.RUNNING).update(cancel_requested=True)
+        self.refresh_from_db()
+        return self.status
 
     def beat(self) -> None:
         """Refresh the heartbeat if the last one is older than HEARTBEAT_EVERY_S; cheap to call."""

@@ -174,7 +174,9 @@ def _one_series(mover: Mover, item: SeriesPlan) -> str:
 
 
 def run_move(move: Move) -> str:
-    move.start()
+    """Run `move` if this call claims it (a second delivery returns its status untouched)."""
+    if not move.claim():
+        return move.status
     try:
         mover = Mover(move)
     except MoveStopped as stop:

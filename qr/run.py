@@ -18,8 +18,12 @@ logger = logging.getLogger(__name__)
 
 
 def run_query(query: QueryJob) -> str:
-    """Run `query` to one final status; every error is kept on the query."""
-    query.start()
+    """Run `query` to one final status; every error is kept on the query.
+
+    Runs only if this call claims the query (qr.models.Job.claim): a second delivery of
+    the same task, or a query cancelled before it started, returns its status untouched."""
+    if not query.claim():
+        return query.status
     remote = query.remote
     if remote is None:
         query.add_error("the remote node was deleted")

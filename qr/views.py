@@ -113,11 +113,7 @@ def retrieve(request: HttpRequest, pk: int) -> HttpResponse:
 def cancel(request: HttpRequest, pk: int) -> HttpResponse:
     query = get_object_or_404(Query, pk=pk)
     for job in [query, *query.moves.all()]:
-        if job.status == Status.QUEUED:
-            job.cancel_requested = True
-            job.finish(Status.CANCELLED, "cancelled before it started")
-        elif job.status == Status.RUNNING:
-            type(job)._default_manager.filter(pk=job.pk).update(cancel_requested=True)
+        job.request_cancel()  # a state transition the worker honours (qr.models.Job)
     messages.info(request, "Cancel requested.")
     return redirect("qr:detail", query.pk)
 

@@ -207,7 +207,9 @@ def test_a_reaped_job_that_was_still_running_keeps_the_history_and_its_real_outc
     """The worker was alive but silent past the bound: the reaper's entry stays, errors
     written afterwards are appended to it, and the real outcome is explained."""
     query = running(remote(), lease.STALE_AFTER + MINUTE)
-    query.start()  # the live worker's own copy of the row, as run_query holds it
+    Query.objects.filter(pk=query.pk).update(status=Status.QUEUED)
+    query.status = Status.QUEUED
+    assert query.claim()  # the live worker's own copy of the row, as run_query holds it
     Query.objects.filter(pk=query.pk).update(heartbeat_at=timezone.now() - 2 * lease.STALE_AFTER)
     assert [job.pk for job in lease.reap_stale(timezone.now())] == [query.pk]
     query.add_error("C-FIND series of study 3: timed out; retrying once")
