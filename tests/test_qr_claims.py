@@ -100,6 +100,7 @@ def test_it_never_starts_a_job_cancelled_while_queued(db: Any, peers: Any) -> No
     assert move.request_cancel() == Status.CANCELLED
     assert run_move(stale) == Status.CANCELLED
     assert fake.moves == [] and scp.received == []
+    assert query.remote is not None
     again = new_query(query.remote, None, QueryParams.from_json(query.params))
     again.request_cancel()
     assert execute_query(again.pk) == Status.CANCELLED
