@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django.utils import timezone
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
@@ -20,6 +21,14 @@ def echo_node_task(kind: str, pk: int) -> bool | None:
     node = model.objects.filter(pk=pk).first()
     if node is None:
         return None
+    not_up = not_listening(node)
+    if not_up:
+        # A node stopped on purpose or still starting is not an alarm: say so, no C-ECHO.
+        model.objects.filter(pk=pk).update(
+            echo_alive=None, echo_reason=not_up, echo_rtt_ms=None, echo_checked_at=timezone.now()
+        )
+        logger.info("echo %s node %d: skipped (%s)", kind, pk, not_up)
+        return None
     result = services.echo_node(node)
     logger.info("echo %s node %d: %s", kind, pk, "alive" if result.ok else result.reason)
     return result.ok
@@ -28,10 +37,22 @@ def echo_node_task(kind: str, pk: int) -> bool | None:
 @db_periodic_task(crontab(minute="*"))
 def echo_due_nodes_task() -> int:
     """Queue a check for every node whose last check is older than ECHO_INTERVAL_S."""
-    nodes = services.due_nodes()
+    nodes = [node for node in services.due_nodes() if not not_listening(node)]
     for node in nodes:
         queue_echo(node)
     return len(nodes)
+
+
+def not_listening(node: StoreNode | RemoteNode) -> str:
+    """'stopped' or 'starting' for a store node Doseport runs and that is not up; else ''."""
+    if not isinstance(node, StoreNode) or not node.controlled:
+        return ""
+    from store.control import shown  # store imports nodes: import when needed
+    from store.models import StoreRuntime
+
+    runtime = StoreRuntime.objects.filter(node=node).first() or StoreRuntime(node=node)
+    label = shown(node, runtime).label
+    return "" if label in ("Listening", "Not responding") else label.lower()
 
 
 def queue_echo(node: StoreNode | RemoteNode) -> None:

@@ -14,6 +14,7 @@ from nodes import services
 from nodes.forms import DeleteSettingsForm, RemoteNodeForm, StoreNodeForm, typed_port_warning
 from nodes.models import DeleteSettings, RemoteNode, StoreNode
 from nodes.tasks import queue_echo
+from store import control
 
 FORMS: dict[str, type[StoreNodeForm] | type[RemoteNodeForm]] = {
     services.STORE: StoreNodeForm,
@@ -62,8 +63,15 @@ def _node_form(
         warning = typed_port_warning(request.GET["port"])
         return render(request, "nodes/node_form_port_warning.html", {"warning": warning})
     adding = form.instance.pk is None
+    untick = _untick_question(request, kind, form)
     if request.method == "POST" and form.is_valid():
+        choice = request.POST.get("untick", "")
+        if untick and choice not in UNTICK_CHOICES:
+            return render(request, "nodes/node_untick_confirm.html", {
+                "node": form.instance, "fields": _posted_fields(request),
+            })
         node = form.save()
+        _apply_auto_start_change(request, untick, choice, form)
         audit.record("node.add" if adding else "node.edit", node, request=request,
                      detail=audit.changes(form))
         verb = "Added" if adding else "Saved"
@@ -76,6 +84,45 @@ def _node_form(
         request, "nodes/node_form.html",
         {"form": form, "kind": kind, "label": LABELS[kind], "adding": adding},
     )
+
+
+UNTICK_CHOICES = ("stop", "keep")
+
+
+def _untick_question(
+    request: HttpRequest, kind: str, form: StoreNodeForm | RemoteNodeForm
+) -> bool:
+    """Whether this save unticks auto-start on a node that is running because of it."""
+    if kind != services.STORE or form.instance.pk is None or request.method != "POST":
+        return False
+    saved = StoreNode.objects.filter(pk=form.instance.pk).first()
+    unticked = saved is not None and saved.auto_start and "auto_start" not in request.POST
+    return bool(unticked and saved is not None and control.stops_on_untick(saved))
+
+
+def _posted_fields(request: HttpRequest) -> list[tuple[str, str]]:
+    """The submitted form, to post again from the confirmation page (token excluded)."""
+    return [
+        (key, value) for key, values in request.POST.lists() for value in values
+        if key not in ("csrfmiddlewaretoken", "untick")
+    ]
+
+
+def _apply_auto_start_change(
+    request: HttpRequest, untick: bool, choice: str, form: StoreNodeForm | RemoteNodeForm
+) -> None:
+    node = form.instance
+    if not isinstance(node, StoreNode) or not node.controlled:
+        return
+    if untick and choice == "keep":
+        control.start(node)
+        audit.record("node.start", node, request=request)
+    elif untick:
+        control.stop(node, by=request.user.get_username())
+        audit.record("node.stop", node, request=request)
+        messages.info(request, f"{node.name} stops now; press Start to run it again.")
+    elif "auto_start" in form.changed_data and node.auto_start:
+        control.clear_stop(node)
 
 
 @require_POST
@@ -104,17 +151,18 @@ def node_echo(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     node = services.get_node_or_404(kind, pk)
     queue_echo(node)
     if request.headers.get("HX-Request"):
-        return _panel(request, kind, pk)
+        return panel_response(request, kind, pk)
     return redirect("nodes:dicom")
 
 
 @require_GET
 @role_required(VIEWER)
 def node_panel(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
-    return _panel(request, kind, pk)
+    return panel_response(request, kind, pk)
 
 
-def _panel(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+def panel_response(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    """One node's panel, for htmx swaps after an action and for polling."""
     node = services.get_node_or_404(kind, pk)
     context = _page_context(request)
     context["node"] = node

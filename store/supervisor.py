@@ -17,11 +17,14 @@ import threading
 import time
 from types import FrameType
 
+from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
 from doseport.processes import Child, Exit, die_with_parent, doseport_argv, stop_children
+from lib import ports
 from nodes.models import StoreNode
+from store.control import should_run
 from store.models import State, StoreRuntime
 
 logger = logging.getLogger(__name__)
@@ -34,7 +37,7 @@ _PLAN = re.compile(r"; (restarting at once|it never became ready .*?next start i
 
 def stopped_note(message: str) -> str:
     """A supervisor note rewritten for a node stopped on purpose: no restart is coming."""
-    if not message.startswith(NOTE_PREFIX):
+    if NOTE_PREFIX not in message:
         return message
     return _PLAN.sub("; then stopped on request", message, count=1)
 
@@ -62,13 +65,16 @@ class NodeChild(Child):
     def on_exit(self, ended: Exit) -> None:
         super().on_exit(ended)
         runtime = StoreRuntime.for_node(self.node_id)
-        message = f"{NOTE_PREFIX}{ended.reason}; {ended.plan}"
-        # Keep the node's own last words (e.g. "cannot listen on ...: address in use").
+        note = f"{NOTE_PREFIX}{ended.reason}; {ended.plan}"
+        # The node's own last words come first: they are the reason (e.g. "port 11112 is
+        # in use by another program: orthanc (pid 812)"); the supervisor's note follows.
         recent = runtime.last_error_at is not None and (
             timezone.now() - runtime.last_error_at
         ).total_seconds() < 10
-        if recent and runtime.last_error and not runtime.last_error.startswith(NOTE_PREFIX):
-            message += f": {runtime.last_error}"
+        words = runtime.last_error if recent and NOTE_PREFIX not in runtime.last_error else ""
+        if not words and not ended.was_ready:
+            words = port_taken_note(self.port)  # it may have died before it could say
+        message = f"{words} ({note})" if words else note
         runtime.state = State.CRASHED
         runtime.pid = None
         runtime.associations_open = 0
@@ -77,10 +83,41 @@ class NodeChild(Child):
         runtime.save()
 
     def on_start(self) -> None:
+        """"starting" before the process is ready (the echo task leaves such nodes alone);
+        a retry after failed starts keeps "crashed" and its reason until it listens."""
         StoreRuntime.for_node(self.node_id)
-        StoreRuntime.objects.filter(node_id=self.node_id).exclude(state=State.CRASHED).update(
-            state=State.STARTING
-        )
+        rows = StoreRuntime.objects.filter(node_id=self.node_id)
+        if self.failures:
+            rows.update(server_name=settings.SERVER_NAME)
+        else:
+            rows.update(state=State.STARTING, server_name=settings.SERVER_NAME)
+
+    @property
+    def port(self) -> int:
+        return int(str(self.config[1]))
+
+
+def port_taken_note(port: int) -> str:
+    """"port N is in use by another program ..." when something else listens on it."""
+    holder = ports.holder_of(port)
+    if holder is None:
+        return ""
+    return f"port {port} is in use by another program: {holder}"
+
+
+def claim_unassigned() -> int:
+    """Nodes with an empty `runs_on` (made before servers had names, or by a tool that left
+    it out) become this server's: the first supervisor to look claims them, in one
+    conditional UPDATE, so two servers never both run one. Move a node to another server
+    on its page or with `doseport nodes edit` (docs/deploy.md)."""
+    unassigned = StoreNode.objects.filter(controlled=True, runs_on="")
+    if not unassigned.exists():  # a read: no write lock on SQLite at every pass
+        return 0
+    claimed = unassigned.update(runs_on=settings.SERVER_NAME)
+    if claimed:
+        logger.info("%d store nodes without a server now run on %s", claimed,
+                    settings.SERVER_NAME)
+    return claimed
 
 
 def mark_stopped(node_id: int) -> None:
@@ -102,11 +139,15 @@ class StoreSupervisor:
         self.last_mark = 0.0
 
     def wanted(self) -> dict[int, StoreNode]:
-        nodes = StoreNode.objects.filter(controlled=True).select_related("runtime")
+        """This server's nodes that should run (a node runs on one server: `runs_on`)."""
+        claim_unassigned()
+        nodes = StoreNode.objects.filter(
+            controlled=True, runs_on=settings.SERVER_NAME
+        ).select_related("runtime")
         wanted: dict[int, StoreNode] = {}
         for node in nodes:
             runtime = getattr(node, "runtime", None)
-            if node.auto_start or (runtime is not None and runtime.run_requested):
+            if should_run(node, runtime):  # a user's Stop holds over auto-start
                 wanted[node.pk] = node
         return wanted
 

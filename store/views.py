@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 import audit
 from doseport.auth import ADMIN, VIEWER, role_required
 from nodes.models import StoreNode
+from nodes.views import panel_response
 from store import control
 
 
@@ -27,7 +28,10 @@ def runtime(request: HttpRequest, pk: int) -> HttpResponse:
 def _act(request: HttpRequest, pk: int, start: bool) -> HttpResponse:
     node = get_object_or_404(StoreNode, pk=pk)
     try:
-        message = control.start(node) if start else control.stop(node)
+        message = (
+            control.start(node) if start
+            else control.stop(node, by=request.user.get_username())
+        )
     except control.ControlError as exc:
         if request.headers.get("HX-Request"):
             return HttpResponse(str(exc), status=409)
@@ -35,7 +39,7 @@ def _act(request: HttpRequest, pk: int, start: bool) -> HttpResponse:
         return redirect("nodes:dicom")
     audit.record("node.start" if start else "node.stop", node, request=request)
     if request.headers.get("HX-Request"):
-        return _partial(request, node)
+        return panel_response(request, "store", node.pk)
     messages.success(request, message)
     return redirect("nodes:dicom")
 

@@ -87,7 +87,7 @@ def test_it_tells_what_to_configure_on_the_other_side(admin_client: Client, sett
 
 def test_it_shows_status_check_time_and_round_trip(admin_client: Client) -> None:
     up = RemoteNode.objects.create(name="Up", ae_title="UP", host="pacs", port=104)
-    down = StoreNode.objects.create(name="Down", ae_title="DOWN", port=11112)
+    down = StoreNode.objects.create(name="Down", ae_title="DOWN", port=11112, controlled=False)
     RemoteNode.objects.create(name="New", ae_title="NEW", host="pacs2", port=104)
     up.record_echo(EchoResult(True, rtt_ms=12.34, status=0))
     down.record_echo(EchoResult(False, reason="connection refused by 127.0.0.1:11112"))

@@ -60,13 +60,10 @@ def test_it_records_start_and_stop_requests_and_says_when_no_supervisor_acts() -
     assert not StoreRuntime.for_node(node).run_requested
 
 
-def test_it_refuses_third_party_nodes_auto_start_stops_and_unknown_ids() -> None:
+def test_it_refuses_third_party_nodes_and_unknown_ids() -> None:
     third = make_node(name="orthanc", controlled=False)
     for action in ("start", "run"):
         with pytest.raises(CommandError, match="third-party"):
             call_command("store", action, str(third.pk), stdout=StringIO())
-    auto = make_node(name="auto", auto_start=True, port=third.port + 1)
-    with pytest.raises(CommandError, match="auto-start"):
-        call_command("store", "stop", str(auto.pk), stdout=StringIO())
     with pytest.raises(CommandError, match="no store node"):
         call_command("store", "status", "99999", stdout=StringIO())

@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from store import control
 from store.models import State, StoreRuntime
 from tests.store_helpers import make_node
 
@@ -42,18 +43,26 @@ def test_it_lets_an_admin_start_and_stop_a_controlled_node(client, admin_user) -
     assert not StoreRuntime.for_node(node).run_requested
 
 
-def test_it_refuses_to_stop_an_auto_start_node(client, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_it_stops_an_auto_start_node_until_someone_starts_it(client, admin_user) -> None:  # type: ignore[no-untyped-def]
     node = make_node(auto_start=True)
     client.force_login(admin_user)
     response = client.post(reverse("store:stop", args=[node.pk]), HTTP_HX_REQUEST="true")
-    assert response.status_code == 409 and b"auto-start" in response.content
+    assert response.status_code == 200
+    runtime = StoreRuntime.for_node(node)
+    assert runtime.stopped_by == "boss" and runtime.stopped_at is not None
+    assert not control.should_run(node, runtime)
+    body = response.content.decode()
+    assert ">Stopped<" in body and "stopped by boss at" in body and 'class="store-start"' in body
+    client.post(reverse("store:start", args=[node.pk]))
+    runtime = StoreRuntime.for_node(node)
+    assert control.should_run(node, runtime) and runtime.stopped_at is None
 
 
 def test_it_shows_state_uptime_and_counters_to_viewers(client, viewer) -> None:  # type: ignore[no-untyped-def]
     node = make_node()
     client.force_login(viewer)
     body = client.get(reverse("store:runtime", args=[node.pk])).content.decode()
-    assert ">stopped<" in body and "store-start" not in body  # no buttons for viewers
+    assert ">Stopped<" in body and "store-start" not in body  # no buttons for viewers
     assert "hx-trigger" not in body  # nothing to poll for a stopped node
     StoreRuntime.objects.create(
         node=node, state=State.RUNNING, run_requested=True, pid=321,
@@ -63,7 +72,7 @@ def test_it_shows_state_uptime_and_counters_to_viewers(client, viewer) -> None: 
         bytes_received=5_000_000,
     )
     body = client.get(reverse("store:runtime", args=[node.pk])).content.decode()
-    assert ">running<" in body and "2 h 5 min" in body and "1,234" in body
+    assert ">Listening<" in body and "2 h 5 min" in body and "1,234" in body
     assert "1 open, 9 in total" in body and 'hx-trigger="every 2s"' in body
 
 
@@ -77,12 +86,12 @@ def test_it_shows_a_crashed_node_as_restarting_and_a_silent_one_as_not_respondin
     )
     client.force_login(viewer)
     body = client.get(reverse("store:runtime", args=[node.pk])).content.decode()
-    assert "crashed, restarting" in body and "SIGKILL" in body
+    assert ">Crashed<" in body and "SIGKILL" in body
     runtime.state = State.RUNNING
     runtime.last_heartbeat = timezone.now() - timedelta(minutes=3)
     runtime.save()
     body = client.get(reverse("store:runtime", args=[node.pk])).content.decode()
-    assert "not responding" in body
+    assert "Not responding" in body
 
 
 def test_it_puts_the_runtime_panel_on_the_dicom_page(client, admin_user) -> None:  # type: ignore[no-untyped-def]

@@ -5,6 +5,7 @@ from datetime import timedelta
 from django import template
 
 from nodes.models import StoreNode
+from store import control
 from store.models import StoreRuntime
 
 register = template.Library()
@@ -32,3 +33,13 @@ def duration(value: timedelta | None) -> str:
     if minutes:
         return f"{minutes} min {seconds} s"
     return f"{seconds} s"
+
+
+@register.simple_tag
+def runtime_shown(node: StoreNode, runtime: StoreRuntime) -> control.Shown:
+    return control.shown(node, runtime)
+
+
+@register.simple_tag
+def runtime_should_run(node: StoreNode, runtime: StoreRuntime) -> bool:
+    return control.should_run(node, runtime)
