@@ -14,6 +14,7 @@ from django.db.models import (
     FloatField,
     IntegerField,
     OuterRef,
+    Q,
     QuerySet,
     Subquery,
     Sum,
@@ -46,6 +47,14 @@ class StudyFilter:
     model: str = ""
     protocol: str = ""  # an event's acquisition protocol
     description: str = ""
+    # The Studies page's search fields (contains, any case).
+    text: str = ""  # study description, an event's acquisition protocol or station name
+    equipment: str = ""  # manufacturer or model name
+    age_min: float | None = None  # patient age in years at the study, inclusive
+    age_max: float | None = None
+    # The headline dose of `modality` (DOSE_MEASURES), in schema units, inclusive.
+    dose_min: float | None = None
+    dose_max: float | None = None
 
 
 def filter_studies(flt: StudyFilter, qs: QuerySet[Study] | None = None) -> QuerySet[Study]:
@@ -70,7 +79,89 @@ def filter_studies(flt: StudyFilter, qs: QuerySet[Study] | None = None) -> Query
     if flt.protocol:
         qs = qs.filter(Exists(IrradiationEvent.objects.filter(
             study=OuterRef("pk"), acquisition_protocol=flt.protocol)))
+    return _search(qs, flt)
+
+
+def _search(qs: QuerySet[Study], flt: StudyFilter) -> QuerySet[Study]:
+    if flt.text:
+        # One pass over the events (IN a subquery), not a correlated search per study.
+        protocols = IrradiationEvent.objects.filter(
+            acquisition_protocol__icontains=flt.text).values("study_id")
+        qs = qs.filter(Q(study_description__icontains=flt.text)
+                       | Q(station_name__icontains=flt.text) | Q(pk__in=protocols))
+    if flt.equipment:
+        qs = qs.filter(Q(manufacturer__icontains=flt.equipment)
+                       | Q(manufacturer_model_name__icontains=flt.equipment))
+    if flt.age_min is not None:
+        qs = qs.filter(patient_age_decimal_years__gte=flt.age_min)
+    if flt.age_max is not None:
+        qs = qs.filter(patient_age_decimal_years__lte=flt.age_max)
+    if flt.modality and (flt.dose_min is not None or flt.dose_max is not None):
+        qs = qs.filter(dose_range(flt.modality.upper(), flt.dose_min, flt.dose_max))
     return qs
+
+
+# Modality -> (what the dose range filters on, its schema unit): the list's headline number.
+DOSE_MEASURES: dict[str, tuple[str, str]] = {
+    "CT": ("DLP", "mGy·cm"),
+    "DX": ("DAP", "Gy·m²"),
+    "RF": ("DAP", "Gy·m²"),
+    "MG": ("AGD of a breast", "mGy"),
+    "NM": ("administered activity", "MBq"),
+}
+
+
+def _between(field: str, low: float | None, high: float | None) -> Q:
+    q = Q()
+    if low is not None:
+        q &= Q(**{f"{field}__gte": low})
+    if high is not None:
+        q &= Q(**{f"{field}__lte": high})
+    return q
+
+
+def _studies_summing(model: type[Any], field: str, low: float | None, high: float | None,
+                     *group: str, **where: object) -> QuerySet[Any]:
+    """The study ids whose rows of `model` (per `group`) sum `field` into the range: one
+    grouped pass over the table, as an IN subquery."""
+    return (
+        model.objects.filter(**where).order_by().values("study_id", *group)
+        .annotate(total=Sum(field)).filter(_between("total", low, high)).values("study_id")
+    )
+
+
+def dose_range(modality: str, low: float | None, high: float | None) -> Q:
+    """Studies whose headline dose (headline()) lies in [low, high], schema units.
+
+    The same rules as summary_expressions(), written as set lookups so that a range over
+    100,000 studies reads each dose table once instead of summing per study."""
+    if modality == Study.CT:
+        events = _studies_summing(IrradiationEvent, "dlp_mGycm", low, high)
+        return _between("dlp_total_mGycm", low, high) | Q(
+            dlp_total_mGycm__isnull=True, pk__in=events)
+    if modality in (Study.DX, Study.RF):
+        planes = _studies_summing(AccumulatedPlane, "dap_total_Gym2", low, high)
+        events = _studies_summing(IrradiationEvent, "dap_Gym2", low, high)
+        return Q(pk__in=planes) | (~Exists(AccumulatedPlane.objects.filter(
+            study=OuterRef("pk"))) & Q(pk__in=events))
+    if modality == Study.MG:
+        # A side's reported breasts summed, as _agd() does (several words name one side).
+        side = Case(*(When(word__in=_breast_words(code), then=Value(code))
+                      for code in AGD_SIDES), default=Value(""))
+        reported = (
+            AccumulatedBreast.objects.annotate(word=Upper(Trim("laterality"))).annotate(side=side)
+            .exclude(side="").order_by().values("study_id", "side")
+            .annotate(total=Sum("accumulated_agd_mGy")).filter(_between("total", low, high))
+            .values("study_id")
+        )
+        events = _studies_summing(IrradiationEvent, "agd_mGy", low, high, "laterality_code",
+                                  laterality_code__in=AGD_SIDES)
+        return Q(pk__in=reported) | (~Exists(AccumulatedBreast.objects.filter(
+            study=OuterRef("pk"))) & Q(pk__in=events))
+    if modality == Study.NM:
+        return Q(pk__in=_studies_summing(
+            RadiopharmaceuticalAdministration, "administered_activity_MBq", low, high))
+    return Q(pk__in=[])
 
 
 def _count(model: type[IrradiationEvent | RadiopharmaceuticalAdministration]) -> Subquery:
