@@ -21,6 +21,7 @@ from lib.env import (
 )
 from lib.format import DAP_UNITS, DEFAULT_DAP_UNIT
 from lib.private import IDENTITY_KEY_FILE, SECRET_KEY_FILE
+from lib.tls import files_from_env as tls_files_from_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -66,6 +67,22 @@ STORE_FAST_LANE = env_bool("DOSEPORT_STORE_FAST_LANE", True)
 # associations on more than one core.
 STORE_PROCESSES = env_int("DOSEPORT_STORE_PROCESSES", 1, minimum=1, maximum=16)
 ECHO_INTERVAL_S = env_int("DOSEPORT_ECHO_INTERVAL", 60, minimum=5, maximum=86400)
+# What every AE is built from (lib/aeconfig.py); `doseport store run` options override the
+# store values for one node. Timeouts in seconds.
+STORE_MAX_PDU = env_int("DOSEPORT_STORE_MAX_PDU", 4 * 1024 * 1024, minimum=4096,
+                        maximum=16 * 1024 * 1024)
+STORE_ACSE_TIMEOUT = env_int("DOSEPORT_STORE_ACSE_TIMEOUT", 30, minimum=1, maximum=3600)
+STORE_DIMSE_TIMEOUT = env_int("DOSEPORT_STORE_DIMSE_TIMEOUT", 60, minimum=1, maximum=3600)
+STORE_NETWORK_TIMEOUT = env_int("DOSEPORT_STORE_NETWORK_TIMEOUT", 60, minimum=1, maximum=3600)
+STORE_MAX_ASSOCIATIONS = env_int("DOSEPORT_STORE_MAX_ASSOCIATIONS", 20, minimum=1, maximum=1000)
+OUTGOING_MAX_PDU = env_int("DOSEPORT_OUTGOING_MAX_PDU", 262_144, minimum=4096,
+                           maximum=16 * 1024 * 1024)
+# DICOM TLS (lib/tls.py): PEM certificate, unencrypted key and CA bundle, checked here so a
+# bad file stops start-up with a line naming the variable.
+TLS_FILES = tls_files_from_env()
+TLS_CHECK_HOSTNAME = env_bool("DOSEPORT_TLS_CHECK_HOSTNAME", True)
+# Quarantined objects (failed imports) older than this are deleted by a periodic task.
+QUARANTINE_DAYS = env_int("DOSEPORT_QUARANTINE_DAYS", 30, minimum=1, maximum=36500)
 SAMPLES_DIR = env_path("DOSEPORT_SAMPLES", str(BASE_DIR.parent / "shared" / "samples"))
 # Patient name, id and birth date from dose objects: none (default), hashed (HMAC-SHA-256
 # keyed with IDENTITY_KEY_PATH, lib/identity.py) or plain.

@@ -16,9 +16,11 @@ from pynetdicom import AE, evt
 from pynetdicom.association import Association
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
-logger = logging.getLogger(__name__)
+from lib import aeconfig
+from lib.aeconfig import AEConfig
+from lib.tls import TLSNotConfigured
 
-MAX_PDU = 262_144
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,13 @@ class Peer:
     acse_timeout: float = 10.0
     dimse_timeout: float = 30.0
     network_timeout: float = 60.0
+    tls: bool = False  # DICOM TLS, peer verified against DOSEPORT_TLS_CA (lib/tls.py)
+
+    def ae_config(self) -> AEConfig:
+        return aeconfig.outgoing_config(
+            self.calling_ae_title, self.connect_timeout, self.acse_timeout,
+            self.dimse_timeout, self.network_timeout, use_tls=self.tls,
+        )
 
 
 @dataclass(frozen=True)
@@ -52,22 +61,19 @@ class AssocFailure:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _set_nodelay(event: evt.Event) -> None:
-    # pynetdicom never sets TCP_NODELAY; without it each request waits ~40 ms for a
-    # delayed ACK (PEER_NOTES.md).
-    sock = event.assoc.dul.socket
-    if sock is not None and sock.socket is not None:
-        sock.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+def _tcp_options(config: AEConfig) -> Any:
+    """EVT_CONN_OPEN handler: TCP options of `config` (pynetdicom never sets TCP_NODELAY);
+    quick_ack() re-arms TCP_QUICKACK per read once the association is up."""
+    def handler(event: evt.Event) -> None:
+        sock = event.assoc.dul.socket
+        if sock is not None and sock.socket is not None:
+            aeconfig.tune_socket(sock.socket, config)
+    return handler
 
 
 def make_scu_ae(peer: Peer, contexts: list[str]) -> AE:
-    """Build the requesting AE for `peer` with every value explicit."""
-    ae = AE(ae_title=peer.calling_ae_title)
-    ae.connection_timeout = peer.connect_timeout
-    ae.acse_timeout = peer.acse_timeout
-    ae.dimse_timeout = peer.dimse_timeout
-    ae.network_timeout = peer.network_timeout
-    ae.maximum_pdu_size = MAX_PDU
+    """Build the requesting AE for `peer` with every value explicit (lib/aeconfig.py)."""
+    ae = aeconfig.make_ae(peer.ae_config())
     for uid in contexts:
         ae.add_requested_context(uid)
     return ae
@@ -78,12 +84,17 @@ def open_association(peer: Peer, contexts: list[str]) -> Association | AssocFail
     ae = make_scu_ae(peer, contexts)
     opened: list[bool] = []
     handlers = [
-        (evt.EVT_CONN_OPEN, _set_nodelay),
+        (evt.EVT_CONN_OPEN, _tcp_options(peer.ae_config())),
         (evt.EVT_CONN_OPEN, lambda event: opened.append(True)),
     ]
     started = time.monotonic()
+    try:
+        tls_args = aeconfig.client_tls(peer.ae_config(), peer.host)
+    except TLSNotConfigured as exc:
+        return AssocFailure(str(exc))
     assoc = ae.associate(
-        peer.host, peer.port, ae_title=peer.ae_title, evt_handlers=handlers  # type: ignore[arg-type]
+        peer.host, peer.port, ae_title=peer.ae_title, tls_args=tls_args,
+        evt_handlers=handlers,  # type: ignore[arg-type]
     )
     elapsed = time.monotonic() - started
     if assoc.is_established:
@@ -96,7 +107,7 @@ def open_association(peer: Peer, contexts: list[str]) -> Association | AssocFail
             reason = "association rejected"
         return AssocFailure(reason, connected=True)
     if not opened:
-        return AssocFailure(_why_no_connection(peer))
+        return AssocFailure(_why_no_connection(peer, tls_args is not None))
     if assoc.is_aborted and elapsed < peer.acse_timeout:
         # pynetdicom also marks an ACSE timeout as "aborted"; only a quick abort is the peer's.
         return AssocFailure(
@@ -109,7 +120,7 @@ def open_association(peer: Peer, contexts: list[str]) -> Association | AssocFail
     )
 
 
-def _why_no_connection(peer: Peer) -> str:
+def _why_no_connection(peer: Peer, tls: bool = False) -> str:
     """Re-try the TCP connect alone to name the reason pynetdicom only logs."""
     try:
         infos = socket.getaddrinfo(peer.host, peer.port, type=socket.SOCK_STREAM)
@@ -128,7 +139,28 @@ def _why_no_connection(peer: Peer) -> str:
         return f"cannot connect to {peer.host}:{peer.port}: {exc.strerror or exc}"
     finally:
         sock.close()
+    if tls:
+        return _why_no_tls(peer)
     return f"connection to {peer.host}:{peer.port} closed before the association"
+
+
+def _why_no_tls(peer: Peer) -> str:
+    """The TLS handshake alone, to name why it failed (certificate, name, protocol)."""
+    import ssl
+
+    try:
+        context = aeconfig.client_tls(peer.ae_config(), peer.host)
+        assert context is not None
+        with socket.create_connection((peer.host, peer.port), peer.connect_timeout) as raw, \
+                context[0].wrap_socket(raw, server_hostname=peer.host):
+            pass
+    except ssl.SSLCertVerificationError as exc:
+        return (f"TLS: the certificate of {peer.host}:{peer.port} was not accepted "
+                f"({exc.verify_message}; check DOSEPORT_TLS_CA and the host name)")
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        return f"TLS handshake with {peer.host}:{peer.port} failed ({reason})"
+    return f"connection to {peer.host}:{peer.port} closed after the TLS handshake"
 
 
 def echo(peer: Peer) -> EchoResult:
@@ -252,13 +284,16 @@ def find(
 ) -> FindResult:
     """One Study Root C-FIND; collects the pending identifiers. Never raises for DICOM trouble."""
     result = FindResult(ok=False)
+    heard = time.monotonic()
     with _Exchange(assoc, result, "C-FIND", STUDY_ROOT_FIND, msg_id, should_cancel) as exchange:
         for status, match in assoc.send_c_find(identifier, STUDY_ROOT_FIND, msg_id=msg_id):
             code = getattr(status, "Status", None)
             if code is None:
-                result.association_lost = not assoc.is_established
-                result.reason = "no C-FIND response (timeout or association lost)"
+                result.association_lost, result.reason = _silence(
+                    assoc, "C-FIND", time.monotonic() - heard
+                )
                 return result
+            heard = time.monotonic()
             if code in (0xFF00, 0xFF01):
                 if match is not None:
                     result.matches.append(match)
@@ -303,6 +338,19 @@ def get(
     )
 
 
+def _silence(assoc: Association, what: str, silent_s: float) -> tuple[bool, str]:
+    """Why pynetdicom gave no response: (association lost?, reason). It says None alike
+    for a closed connection, an A-ABORT and the DIMSE timeout; only the timeout takes the
+    whole DIMSE timeout, so a quicker None is the connection (a killed PACS closes it)."""
+    if assoc.acse.is_aborted("a-abort"):
+        return True, f"the remote aborted the association during the {what}"
+    timeout = assoc.dimse_timeout
+    if (assoc.acse.is_aborted("a-p-abort") or not assoc.is_established
+            or timeout is None or silent_s < timeout - 0.5):
+        return True, f"connection to the remote lost during the {what}"
+    return False, f"no {what} response within the DIMSE timeout ({timeout:g} s)"
+
+
 def _retrieve_loop(
     assoc: Association, send: Any, model: str, msg_id: int,
     on_pending: Any, should_cancel: Any,
@@ -310,16 +358,16 @@ def _retrieve_loop(
     """`send()` sends the request (pynetdicom sends at once and raises when it cannot)
     and returns the responses; both happen inside the exchange's error handling."""
     result = MoveResult(ok=False)
+    heard = time.monotonic()
     with _Exchange(assoc, result, "retrieve", model, msg_id, should_cancel) as exchange:
         for status, ident in send():
             code = getattr(status, "Status", None)
             if code is None:
-                result.association_lost = not assoc.is_established
-                result.reason = (
-                    "association lost during the retrieve" if result.association_lost
-                    else "no retrieve response within the response timeout"
+                result.association_lost, result.reason = _silence(
+                    assoc, "retrieve", time.monotonic() - heard
                 )
                 return result
+            heard = time.monotonic()
             _counts(status, result.progress)
             if code == 0xFF00:
                 if on_pending is not None:
@@ -352,9 +400,14 @@ def open_get_association(
     for uid in storage_classes[:120]:
         ae.add_requested_context(uid)
         roles.append(build_role(uid, scp_role=True))
-    handlers = [(evt.EVT_CONN_OPEN, _set_nodelay), (evt.EVT_C_STORE, handle_store)]
+    handlers = [(evt.EVT_CONN_OPEN, _tcp_options(peer.ae_config())),
+                (evt.EVT_C_STORE, handle_store)]
+    try:
+        tls_args = aeconfig.client_tls(peer.ae_config(), peer.host)
+    except TLSNotConfigured as exc:
+        return AssocFailure(str(exc))
     assoc = ae.associate(
-        peer.host, peer.port, ae_title=peer.ae_title, ext_neg=roles,
+        peer.host, peer.port, ae_title=peer.ae_title, ext_neg=roles, tls_args=tls_args,
         evt_handlers=handlers,  # type: ignore[arg-type]
     )
     if assoc.is_established:

@@ -31,8 +31,20 @@ def use_one_line_errors(parser: CommandParser) -> OneLineParser:
 OPTIONS = {
     "name": "--name", "ae_title": "--ae-title", "port": "--port", "host": "--host",
     "bind_address": "--bind-address", "allowed_calling_aets": "--allow-aet",
-    "calling_ae_title": "--calling-aet", "retrieve_method": "--retrieve-method",
+    "calling_ae_title": "--calling-aet", "retrieve_method": "--retrieve-method", "tls": "--tls",
 }
+
+
+def tls_option(wanted: bool) -> bool:
+    """--tls: only when the site has a certificate (lib/tls.py), else one line naming it."""
+    from lib import tls
+
+    if wanted and tls.configured() is None:
+        raise CommandError(
+            f"--tls: set {tls.CERT}, {tls.KEY} and {tls.CA} first "
+            "(docs/configuration.md, 'DICOM TLS')", returncode=BAD_ARGS,
+        )
+    return wanted
 
 
 def validation_line(exc: ValidationError) -> str:

@@ -7,10 +7,26 @@ from typing import Any
 from django import forms
 from django.conf import settings
 
+from lib import tls
 from nodes import validators as v
 from nodes.models import DeleteSettings, RemoteNode, StoreNode
 
-ADVANCED_STORE_FIELDS = ("controlled", "auto_start", "allowed_calling_aets", "host")
+ADVANCED_STORE_FIELDS = ("controlled", "auto_start", "allowed_calling_aets", "host", "tls")
+
+
+class TLSFieldMixin:
+    """The DICOM TLS box can be ticked only when the site has a certificate (lib/tls.py)."""
+
+    cleaned_data: dict[str, Any]
+
+    def clean_tls(self) -> bool:
+        value = bool(self.cleaned_data.get("tls"))
+        if value and tls.configured() is None:
+            raise forms.ValidationError(
+                f"DICOM TLS: set {tls.CERT}, {tls.KEY} and {tls.CA} for every Doseport "
+                "process first (docs/configuration.md, 'DICOM TLS')."
+            )
+        return value
 
 
 class PortWarningMixin:
@@ -38,12 +54,12 @@ def typed_port_warning(raw: str) -> str:
         return ""
 
 
-class StoreNodeForm(PortWarningMixin, forms.ModelForm):
+class StoreNodeForm(TLSFieldMixin, PortWarningMixin, forms.ModelForm):
     class Meta:
         model = StoreNode
         fields = [
             "name", "ae_title", "port", "bind_address",
-            "controlled", "auto_start", "allowed_calling_aets", "host",
+            "controlled", "auto_start", "allowed_calling_aets", "host", "tls",
         ]
         widgets = {
             "allowed_calling_aets": forms.Textarea(attrs={"rows": 2, "placeholder": "any"}),
@@ -57,13 +73,13 @@ class StoreNodeForm(PortWarningMixin, forms.ModelForm):
         return [self[name] for name in ADVANCED_STORE_FIELDS]
 
 
-class RemoteNodeForm(forms.ModelForm):
+class RemoteNodeForm(TLSFieldMixin, forms.ModelForm):
     class Meta:
         model = RemoteNode
         fields = [
             "name", "ae_title", "host", "port", "calling_ae_title", "use_modality_tag",
             "retrieve_method", "connect_timeout", "acse_timeout", "dimse_timeout",
-            "network_timeout",
+            "network_timeout", "tls",
         ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -149,6 +149,7 @@ class StoreNode(EchoStatus):
             ae_title=self.ae_title, host=host, port=self.port,
             calling_ae_title=settings.AE_TITLE,
             connect_timeout=3, acse_timeout=5, dimse_timeout=5, network_timeout=10,
+            tls=self.tls,
         )
 
 
@@ -233,6 +234,7 @@ class RemoteNode(EchoStatus):
             acse_timeout=cap(self.acse_timeout, 5),
             dimse_timeout=cap(self.dimse_timeout, 5),
             network_timeout=cap(self.network_timeout, 10),
+            tls=self.tls,
         )
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -21,6 +22,8 @@ from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import _STORAGE_CLASSES
 from pynetdicom.transport import ThreadedAssociationServer
 
+from lib import aeconfig, tls
+from lib.aeconfig import AEConfig
 from nodes.models import StoreNode
 
 VERIFICATION = "1.2.840.10008.1.1"
@@ -37,21 +40,53 @@ ACCEPT_DEFER_MAX_S = 0.05
 
 @dataclass(frozen=True)
 class AESettings:
-    """Everything an AE is built from. Timeouts in seconds."""
+    """Where a store node listens and whom it admits, plus its AE values (`config`,
+    lib/aeconfig.py: PDU size, timeouts, maximum associations, TCP options, TLS)."""
 
     ae_title: str
     port: int
     bind_address: str = ""
     allowed_calling_aets: tuple[str, ...] = ()
-    maximum_associations: int = 20
-    maximum_pdu_size: int = 4 * 1024 * 1024
-    acse_timeout: float = 30.0
-    dimse_timeout: float = 60.0
-    network_timeout: float = 60.0
-    connection_timeout: float = 10.0
+    config: AEConfig | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.config is None:
+            object.__setattr__(self, "config", aeconfig.store_config(self.ae_title))
+
+    @property
+    def ae(self) -> AEConfig:
+        assert self.config is not None
+        return self.config
+
+    # The AE values, read where they were read before AEConfig existed.
+    @property
+    def maximum_associations(self) -> int:
+        return self.ae.maximum_associations
+
+    @property
+    def maximum_pdu_size(self) -> int:
+        return self.ae.maximum_pdu_size
+
+    @property
+    def acse_timeout(self) -> float:
+        return self.ae.acse_timeout
+
+    @property
+    def dimse_timeout(self) -> float:
+        return self.ae.dimse_timeout
+
+    @property
+    def network_timeout(self) -> float:
+        return self.ae.network_timeout
+
+    @property
+    def tls(self) -> bool:
+        return self.ae.tls
 
     @classmethod
-    def for_node(cls, node: StoreNode) -> AESettings:
+    def for_node(cls, node: StoreNode, **overrides: Any) -> AESettings:
+        """`overrides`: `doseport store run` options (maximum_pdu_size, acse_timeout,
+        dimse_timeout); None values keep the settings."""
         allowed = list(node.allowed_calling_aet_list)
         if allowed and settings.AE_TITLE not in allowed:
             # Doseport's own health check (C-ECHO as the site AE title) must get through.
@@ -61,11 +96,39 @@ class AESettings:
             port=node.port,
             bind_address=node.bind_address,
             allowed_calling_aets=tuple(allowed),
+            config=aeconfig.store_config(node.ae_title, use_tls=node.tls, **overrides),
         )
 
     @property
     def address(self) -> tuple[str, int]:
         return (self.bind_address or "0.0.0.0", self.port)
+
+
+# `doseport store run` options (DCMTK's names) -> AEConfig fields.
+STORE_RUN_OPTIONS: dict[str, tuple[str, type]] = {
+    "--max-pdu": ("maximum_pdu_size", int),
+    "--acse-timeout": ("acse_timeout", float),
+    "--dimse-timeout": ("dimse_timeout", float),
+}
+
+
+def store_run_argv(options: dict[str, Any]) -> list[str]:
+    """The AE options given to `store run` (parsed `options`) as arguments for helpers."""
+    argv: list[str] = []
+    for option in STORE_RUN_OPTIONS:
+        value = options.get(option[2:].replace("-", "_"))
+        if value is not None:
+            argv += [option, str(value)]
+    return argv
+
+
+def store_run_overrides(argv: list[str]) -> dict[str, Any]:
+    """`store_run_argv()` output -> AEConfig overrides."""
+    given = dict(zip(argv[::2], argv[1::2], strict=True))
+    return {
+        name: kind(given[option])
+        for option, (name, kind) in STORE_RUN_OPTIONS.items() if option in given
+    }
 
 
 def storage_sop_classes() -> list[str]:
@@ -102,13 +165,7 @@ def configure_pynetdicom() -> None:
 def make_store_ae(settings: AESettings) -> AE:
     """Build the accepting AE of a store node."""
     configure_pynetdicom()
-    ae = AE(ae_title=settings.ae_title)
-    ae.maximum_associations = settings.maximum_associations
-    ae.maximum_pdu_size = settings.maximum_pdu_size
-    ae.acse_timeout = settings.acse_timeout
-    ae.dimse_timeout = settings.dimse_timeout
-    ae.network_timeout = settings.network_timeout
-    ae.connection_timeout = settings.connection_timeout
+    ae = aeconfig.make_ae(settings.ae)
     ae.require_called_aet = True
     ae.require_calling_aet = list(settings.allowed_calling_aets)
     syntaxes = transfer_syntaxes()
@@ -145,6 +202,10 @@ class StoreServer(ThreadedAssociationServer):
 
     shared = False
     listen_fd: int | None = None
+    # TLS nodes: accepted sockets are wrapped here and handshake in their own thread
+    # (pynetdicom's `ssl_context` would handshake in the accepting thread, so one silent
+    # caller would hold up every other connection).
+    tls_context: ssl.SSLContext | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -164,7 +225,15 @@ class StoreServer(ThreadedAssociationServer):
             busy = len(self.ae.active_associations)
             if busy:
                 time.sleep(min(busy * ACCEPT_DEFER_S, ACCEPT_DEFER_MAX_S))
-        return super().get_request()
+        sock, address = super().get_request()
+        if self.tls_context is not None:
+            sock = tls.wrap_accepted(self.tls_context, sock)
+        return sock, address
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if isinstance(request, ssl.SSLSocket) and not tls.handshake(request, client_address):
+            return  # socketserver closes the connection
+        super().finish_request(request, client_address)
 
     def server_activate(self) -> None:
         if self.listen_fd is None:

@@ -31,9 +31,10 @@ from doseport.processes import (
     notify_ready,
     stop_children,
 )
+from lib import aeconfig
 from nodes.models import DeleteSettings, StoreNode
 from store import malloc, recovery, wakeup
-from store.ae import AESettings, StoreServer, make_store_ae
+from store.ae import AESettings, StoreServer, make_store_ae, store_run_overrides
 from store.dispatch import ImportDispatcher
 from store.handlers import Counters, NodeContext, enqueue_import_batch, handlers_for
 from store.models import HEARTBEAT_S, State, StoreRuntime
@@ -94,13 +95,15 @@ class NodeProcess:
     """
 
     def __init__(self, node: StoreNode, processes: int = 1, helper: bool = False,
-                 listen_fd: int | None = None) -> None:
+                 listen_fd: int | None = None, ae_options: list[str] | None = None) -> None:
         self.node_id = node.pk
         self.processes = processes
         self.helper = helper
         self.listen_fd = listen_fd
         self.helpers: list[Helper] = []
-        self.settings = AESettings.for_node(node)
+        # `doseport store run` AE options (--max-pdu ...), passed on to helpers as given.
+        self.ae_options = list(ae_options or [])
+        self.settings = AESettings.for_node(node, **store_run_overrides(self.ae_options))
         self.spool = Spool.for_node(node.pk)
         self.ctx = NodeContext(
             node_id=node.pk, spool=self.spool, network_timeout=self.settings.network_timeout,
@@ -127,6 +130,7 @@ class NodeProcess:
         server_class = type("NodeServer", (StoreServer,), {
             "shared": self.processes > 1 or self.listen_fd is not None,
             "listen_fd": self.listen_fd,
+            "tls_context": aeconfig.server_tls(self.settings.ae),
         })
         server = self.ae.make_server(
             self.settings.address, evt_handlers=handlers_for(self.ctx),  # type: ignore[arg-type]
@@ -191,7 +195,7 @@ class NodeProcess:
         if not self.helpers:
             fd = self.server.socket.fileno()
             argv = doseport_argv("store", "run", str(self.node_id), "--helper",
-                                 "--listen-fd", str(fd))
+                                 "--listen-fd", str(fd), *self.ae_options)
             self.helpers = [
                 Helper(f"node {self.node_id} helper {n}", argv, fd, self.spool.root)
                 for n in range(1, self.processes)

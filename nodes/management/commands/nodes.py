@@ -49,6 +49,10 @@ class Command(BaseCommand):
         store.add_argument(
             "--host", default="", help="third-party store only: its host, for echo (default: none)"
         )
+        store.add_argument(
+            "--tls", action="store_true",
+            help="accept only DICOM TLS (needs DOSEPORT_TLS_CERT/KEY/CA; default: no)",
+        )
 
         remote = sub.add_parser("add-remote", help="add a remote query/retrieve node")
         remote.add_argument("--name", required=True, help="unique name (required)")
@@ -66,6 +70,11 @@ class Command(BaseCommand):
         remote.add_argument(
             "--use-modality-tag", action="store_true",
             help="send Modality at study level (default: no)",
+        )
+        remote.add_argument(
+            "--tls", action="store_true",
+            help="connect with DICOM TLS, verify the remote against DOSEPORT_TLS_CA "
+                 "(default: no)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -98,6 +107,7 @@ class Command(BaseCommand):
             controlled=options["controlled"], auto_start=options["auto_start"],
             allowed_calling_aets="\n".join(options["allow_aet"]),
             bind_address=options["bind_address"], host=options["host"],
+            tls=cli.tls_option(options["tls"]),
         )
         cli.save_validated(node)
         audit.record("node.add", node)
@@ -112,6 +122,7 @@ class Command(BaseCommand):
             port=options["port"], calling_ae_title=options["calling_aet"],
             retrieve_method=options["retrieve_method"],
             use_modality_tag=options["use_modality_tag"],
+            tls=cli.tls_option(options["tls"]),
         )
         cli.save_validated(node)
         audit.record("node.add", node)
