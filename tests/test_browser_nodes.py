@@ -3,11 +3,13 @@ each and watch the panels turn "Alive" (the echo runs in a real `doseport worker
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.utils import timezone
 from pynetdicom import AE
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
@@ -17,6 +19,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from doseport.auth import ADMIN, set_role
 from nodes.models import RemoteNode, StoreNode
+from store.models import StoreRuntime
 from tests.conftest import fill, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -114,3 +117,77 @@ def test_it_adds_nodes_and_sees_them_alive_after_echo_now(
     driver.save_screenshot(str(artifacts / "dicom_network_configuration.png"))
     remote.refresh_from_db()
     assert remote.status_text == "Alive" and remote.echo_rtt_ms is not None
+
+
+def panel_state(driver: WebDriver, node_id: int) -> str:
+    return driver.find_element(
+        By.CSS_SELECTOR, f"#store-{node_id} [data-testid=runtime-state]"
+    ).text
+
+
+def wait_state(driver: WebDriver, node_id: int, expected: str) -> None:
+    WebDriverWait(
+        driver, ECHO_WAIT_S, poll_frequency=0.25,
+        ignored_exceptions=(StaleElementReferenceException, NoSuchElementException),
+    ).until(lambda d: panel_state(d, node_id) == expected)
+
+
+def shoot_panel(driver: WebDriver, node_id: int, path: Path) -> None:
+    panel = driver.find_element(By.ID, f"store-{node_id}")
+    driver.execute_script("arguments[0].scrollIntoView(true);", panel)
+    panel.screenshot(str(path))
+
+
+def test_it_starts_stops_and_explains_a_node_in_each_state(
+    driver: WebDriver, live_server: Any, django_user_model: Any,
+    spawn: Callable[..., Any], artifacts: Path,
+) -> None:
+    """Stopped -> Starting (no supervisor yet) -> Listening -> Stopped by boss; a second node
+    whose port a plain Python socket holds shows Crashed and names the holder."""
+    admin = django_user_model.objects.create_user("boss", password="pw-boss-123")
+    set_role(admin, ADMIN)
+    node = StoreNode.objects.create(
+        name="CT store", ae_title="CTSTORE", port=free_port(), bind_address="127.0.0.1",
+        auto_start=True,
+    )
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    taken = StoreNode.objects.create(
+        name="Blocked store", ae_title="BLOCKED", port=holder.getsockname()[1],
+        bind_address="127.0.0.1",
+    )
+    try:
+        driver.get(live_server.url + "/login/")
+        fill(driver, {"username": "boss", "password": "pw-boss-123"})
+        driver.find_element(By.ID, "login-submit").click()
+        WebDriverWait(driver, WAIT_S).until(lambda d: d.find_elements(By.ID, "nav-dicom"))
+        driver.get(live_server.url + "/config/dicom/")
+        # Auto-start, no supervisor yet: it should run and is starting.
+        StoreRuntime.objects.create(node=node, supervised_at=timezone.now())
+        driver.refresh()
+        wait_state(driver, node.pk, "Starting")
+        shoot_panel(driver, node.pk, artifacts / "node_panel_starting.png")
+        assert panel_state(driver, taken.pk) == "Stopped"
+        assert status_of(driver, f"store-{taken.pk}") == "Stopped"
+
+        spawn("stores")
+        wait_state(driver, node.pk, "Listening")
+        assert f"on port {node.port}" in driver.find_element(By.ID, f"store-{node.pk}").text
+        shoot_panel(driver, node.pk, artifacts / "node_panel_listening.png")
+
+        driver.find_element(By.CSS_SELECTOR, f"#store-{node.pk} button.store-stop").click()
+        wait_state(driver, node.pk, "Stopped")
+        text = driver.find_element(By.ID, f"store-{node.pk}").text
+        assert "stopped by boss at" in text and "Not responding" not in text
+        assert status_of(driver, f"store-{node.pk}") == "Stopped"
+        shoot_panel(driver, node.pk, artifacts / "node_panel_stopped.png")
+
+        driver.find_element(By.CSS_SELECTOR, f"#store-{taken.pk} button.store-start").click()
+        wait_state(driver, taken.pk, "Crashed")
+        text = driver.find_element(By.ID, f"store-{taken.pk}").text
+        assert f"port {taken.port} is in use by another program" in text
+        shoot_panel(driver, taken.pk, artifacts / "node_panel_crashed_port_held.png")
+        driver.save_screenshot(str(artifacts / "node_panels_states.png"))
+    finally:
+        holder.close()
