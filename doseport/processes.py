@@ -310,14 +310,55 @@ class PromptConsumer(Consumer):  # type: ignore[misc]
     """Huey's consumer with a bounded stop: SIGTERM and SIGINT stop taking tasks, let
     those in hand finish for TASK_GRACE_S, put the unfinished ones back on the queue
     (every task is safe to run again: imports are idempotent by SOP Instance UID) and
-    exit. Huey's own SIGTERM drops the tasks in hand; its SIGINT waits without limit."""
+    exit. Huey's own SIGTERM drops the tasks in hand; its SIGINT waits without limit.
+
+    `also`: more queues this consumer takes tasks from, each with as many worker threads
+    and its own scheduler (periodic tasks, retries): this server's import queue
+    (doseport/queue.py)."""
 
     worker_class = PromptWorker
 
-    def _create_worker(self) -> PromptWorker:
-        worker: PromptWorker = super()._create_worker()
+    def __init__(self, huey: Any, also: Iterable[Any] = (), **options: Any) -> None:
+        super().__init__(huey, **options)
+        self.extra_schedulers: list[Any] = []
+        for other in also:
+            scheduler = self.scheduler_class(huey=other, interval=self.scheduler_interval,
+                                             periodic=self.periodic)
+            self.extra_schedulers.append(
+                self._create_process(scheduler, f"Scheduler-{other.name}"))
+            for i in range(self.workers):
+                worker = self._create_worker(other)
+                process = self._create_process(worker, f"Worker-{other.name}-{i + 1}")
+                self.worker_threads.append((worker, process))
+
+    def _create_worker(self, huey: Any = None) -> PromptWorker:
+        worker: PromptWorker = self.worker_class(
+            huey=huey or self.huey, default_delay=self.default_delay,
+            max_delay=self.max_delay, backoff=self.backoff)
         worker.stop_flag = self.stop_flag
         return worker
+
+    def start(self) -> None:
+        super().start()
+        for scheduler in self.extra_schedulers:
+            scheduler.start()
+
+    def check_worker_health(self) -> bool:
+        """Huey's check replaces a dead worker with one of the first queue: keep each
+        worker on its own queue."""
+        for i, (worker, thread) in enumerate(self.worker_threads):
+            if not self.environment.is_alive(thread):
+                logger.warning("worker thread %d (%s) died; restarting it", i + 1,
+                               worker.huey.name)
+                replacement = self._create_worker(worker.huey)
+                thread = self._create_process(replacement, f"Worker-{i + 1}")
+                thread.start()
+                self.worker_threads[i] = (replacement, thread)
+        scheduler: Any = getattr(self, "scheduler")  # noqa: B009 (untyped in Huey)
+        if not self.environment.is_alive(scheduler):
+            self.scheduler = self._create_process(self._create_scheduler(), "Scheduler")
+            self.scheduler.start()
+        return True
 
     def _set_signal_handlers(self) -> None:
         super()._set_signal_handlers()
@@ -338,12 +379,21 @@ class PromptConsumer(Consumer):  # type: ignore[misc]
             task = worker.current
             if task is None:
                 continue
-            self.huey.enqueue(task)
+            worker.huey.enqueue(task)
             logger.warning("task %s (%s) unfinished %.0f s after the stop request; put back "
                            "on the queue", task.id, task.name, TASK_GRACE_S)
         logger.info("worker stopped")
 
 
-def use_prompt_consumer(huey: Any) -> None:
-    """Make `run_huey` build a PromptConsumer for this process's Huey."""
-    huey.create_consumer = lambda **options: PromptConsumer(huey, **options)
+def use_prompt_consumer(huey: Any, imports: bool = True) -> None:
+    """Make `run_huey` build a PromptConsumer for this process's Huey; with `imports`, it
+    also consumes this server's import queue."""
+    def create(**options: Any) -> PromptConsumer:
+        also = []
+        if imports:
+            from doseport.queue import imports_huey
+
+            also.append(imports_huey().huey)
+        return PromptConsumer(huey, also=also, **options)
+
+    huey.create_consumer = create

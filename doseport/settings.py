@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import timedelta
 from pathlib import Path
 
+from doseport.queue import parse_server_name
 from lib.env import (
     DEFAULT_HOME,
     ConfigError,
@@ -210,6 +212,11 @@ else:
         "results": True,
         "consumer": {"workers": 2, "worker_type": "thread"},
     }
+# This server's name: its supervisor runs the store nodes that run on it (StoreNode.runs_on)
+# and its worker consumes its own import queue (doseport/queue.py, docs/deploy.md).
+SERVER_NAME = parse_server_name(
+    "DOSEPORT_SERVER_NAME", env_str("DOSEPORT_SERVER_NAME", "") or socket.gethostname()
+)
 
 AUTH_PASSWORD_VALIDATORS = [
     {

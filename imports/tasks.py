@@ -1,22 +1,26 @@
+"""Import tasks. They run on the import queue of the server that holds the files
+(doseport/queue.py): spool paths exist only on the server that received the objects."""
+
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-from huey.contrib.djhuey import db_task
+from huey import crontab
 
+from doseport.queue import server_task
 from imports.service import import_file
 
 log = logging.getLogger(__name__)
 
 
-@db_task(retries=2, retry_delay=5)
+@server_task(retries=2, retry_delay=5)
 def import_file_task(path: str, source: str, store_node_id: int | None = None) -> int:
     """Import a received or dropped file in the worker; returns the ImportRecord id."""
     return import_file(Path(path), source, store_node_id).pk
 
 
-@db_task()
+@server_task()
 def import_files_task(paths: list[str], source: str, store_node_id: int | None = None) -> int:
     """Import a batch of received files (a store node's dispatcher sends them this way).
 
@@ -31,3 +35,36 @@ def import_files_task(paths: list[str], source: str, store_node_id: int | None =
             log.exception("import of %s failed; queued again on its own", Path(path).name)
             import_file_task(path, source, store_node_id)
     return done
+
+
+@server_task()
+def import_swept_task(paths: list[str], source: str, store_node_id: int | None = None) -> int:
+    """Import files a sweep found without an import record (store/sweep.py). Each is looked
+    at again first: one imported since the sweep (by a task queued before it, or a
+    retrieve's own import) has a record, or is gone. Returns how many were imported here."""
+    from store.recovery import unrecorded
+
+    left = [p for p in unrecorded([Path(p) for p in paths]) if p.is_file()]
+    for path in left:
+        import_file(path, source, store_node_id)
+    return len(left)
+
+
+@server_task(periodic=crontab(minute="*/5"))
+def sweep_spools_task() -> int:
+    """Every spool on this server, of running, stopped and deleted nodes alike: queue the
+    files that have no import record (store/sweep.py). Returns how many were queued."""
+    from store import sweep
+
+    return sweep.sweep_periodic()
+
+
+@server_task(periodic=crontab(minute="23"))
+def purge_quarantine_task() -> int:
+    """Hourly, on each server: delete its quarantined objects older than
+    DOSEPORT_QUARANTINE_DAYS (imports/quarantine.py). Returns how many were deleted."""
+    from django.utils import timezone
+
+    from imports import quarantine
+
+    return quarantine.purge(timezone.now()).count

@@ -133,7 +133,10 @@ def spawn(process_env: dict[str, str]) -> Iterator[Callable[..., subprocess.Pope
     """
     from huey.contrib.djhuey import HUEY
 
+    from doseport.queue import flush_imports
+
     HUEY.flush()
+    flush_imports()  # this server's import queue (doseport/queue.py)
     procs: list[subprocess.Popen[bytes]] = []
 
     def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -185,13 +188,17 @@ def worker(spawn: Callable[..., subprocess.Popen[bytes]]) -> Iterator[None]:
     """A real `doseport worker` on the test queue: tasks are queued, not run inline."""
     from huey.contrib.djhuey import HUEY
 
+    from doseport.queue import flush_imports
+
     HUEY.immediate = False
     HUEY.flush()
+    flush_imports()
     spawn("worker", "--workers", "2")
     try:
         yield
     finally:
         HUEY.flush()
+        flush_imports()
         HUEY.immediate = True
 
 
