@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
@@ -9,7 +10,7 @@ from accounts.services import generate_password
 from doseport.auth import ADMIN, ROLES, set_role
 from nodes.models import StoreNode
 
-DEFAULT_STORE = {"name": "Default store", "ae_title": "DOSEPORT", "port": 11112}
+DEFAULT_STORE_NAME = "Default store"
 
 
 def ensure_roles() -> None:
@@ -31,6 +32,10 @@ def ensure_admin() -> str | None:
 
 
 def ensure_default_store() -> StoreNode | None:
+    """The first store node, on DOSEPORT_DEFAULT_STORE_AE/PORT (checked by the settings)."""
     if StoreNode.objects.exists():
         return None
-    return StoreNode.objects.create(**DEFAULT_STORE, controlled=True, auto_start=True)
+    return StoreNode.objects.create(
+        name=DEFAULT_STORE_NAME, ae_title=settings.DEFAULT_STORE_AE,
+        port=settings.DEFAULT_STORE_PORT, controlled=True, auto_start=True,
+    )

@@ -8,14 +8,15 @@ from pathlib import Path
 
 from doseport.queue import parse_server_name
 from lib.env import (
-    DEFAULT_HOME,
     ConfigError,
     allowed_hosts,
+    default_home,
     env_bool,
     env_int,
     env_list,
     env_path,
     env_secret,
+    env_store_ae_title,
     env_str,
     https_origins,
     parse_bind,
@@ -29,7 +30,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 # Created (0700) with the keys at the start of each doseport command (lib/private.py), not
 # here: importing the settings writes nothing.
-HOME = env_path("DOSEPORT_HOME", DEFAULT_HOME)  # as lib.env.home_dir()
+HOME = env_path("DOSEPORT_HOME", default_home())  # as lib.env.home_dir()
 SPOOL_DIR = HOME / "spool"
 QUARANTINE_DIR = HOME / "quarantine"
 LOG_DIR = HOME / "logs"
@@ -62,12 +63,27 @@ SESSION_COOKIE_AGE = SESSION_IDLE_HOURS * 3600
 
 # Site-wide DICOM defaults.
 AE_TITLE = env_str("DOSEPORT_AE_TITLE", "DOSEPORT")
+# The store node created on the first `doseport run` (doseport/bootstrap.py).
+DEFAULT_STORE_AE = env_store_ae_title("DOSEPORT_DEFAULT_STORE_AE", "DOSEPORT")
+DEFAULT_STORE_PORT = env_int("DOSEPORT_DEFAULT_STORE_PORT", 11112, minimum=1, maximum=65535)
 # Store nodes receive C-STOREs whose SOP class settles the import question through their
 # own fast lane (store/fastpath.py); off sends every object through pynetdicom's path.
 STORE_FAST_LANE = env_bool("DOSEPORT_STORE_FAST_LANE", True)
 # Processes per store node (`doseport stores`); more than one serves parallel
 # associations on more than one core.
 STORE_PROCESSES = env_int("DOSEPORT_STORE_PROCESSES", 1, minimum=1, maximum=16)
+# What one store node process accepts from the network (store/acceptor/limits.py): open
+# connections in all and from one address, and the largest object (written as it arrives).
+STORE_MAX_CONNECTIONS = env_int("DOSEPORT_STORE_MAX_CONNECTIONS", 40, minimum=1, maximum=1000)
+STORE_MAX_CONNECTIONS_PER_PEER = env_int(
+    "DOSEPORT_STORE_MAX_CONNECTIONS_PER_PEER", 16, minimum=1, maximum=1000
+)
+STORE_MAX_OBJECT_BYTES = env_int(
+    "DOSEPORT_STORE_MAX_OBJECT_MB", 2048, minimum=1, maximum=64 * 1024
+) * 1024 * 1024
+# The calling AE title of Doseport's own health check (C-ECHO of its store nodes); a node
+# admits it from this host only, whatever its allow-list says.
+HEALTH_AE = env_str("DOSEPORT_HEALTH_AE", "DOSEPORT-HC")[:16].strip() or "DOSEPORT-HC"
 ECHO_INTERVAL_S = env_int("DOSEPORT_ECHO_INTERVAL", 60, minimum=5, maximum=86400)
 # What every AE is built from (lib/aeconfig.py); `doseport store run` options override the
 # store values for one node. Timeouts in seconds.
@@ -85,6 +101,8 @@ TLS_FILES = tls_files_from_env()
 TLS_CHECK_HOSTNAME = env_bool("DOSEPORT_TLS_CHECK_HOSTNAME", True)
 # Quarantined objects (failed imports) older than this are deleted by a periodic task.
 QUARANTINE_DAYS = env_int("DOSEPORT_QUARANTINE_DAYS", 30, minimum=1, maximum=36500)
+# /metrics (metrics/): answered to loopback callers; others need an API token.
+METRICS_PUBLIC_LOOPBACK = env_bool("DOSEPORT_METRICS_LOOPBACK", True)
 SAMPLES_DIR = env_path("DOSEPORT_SAMPLES", str(BASE_DIR.parent / "shared" / "samples"))
 # Patient name, id and birth date from dose objects: none (default), hashed (HMAC-SHA-256
 # keyed with IDENTITY_KEY_PATH, lib/identity.py) or plain.
@@ -194,6 +212,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "")
 _huey_name = env_str("DOSEPORT_HUEY_NAME", "doseport")
+# This server's name: its supervisor runs the store nodes that run on it (StoreNode.runs_on)
+# and its worker consumes its own import queue (doseport/queue.py, docs/deploy.md).
+SERVER_NAME = parse_server_name(
+    "DOSEPORT_SERVER_NAME", env_str("DOSEPORT_SERVER_NAME", "") or socket.gethostname()
+)
 if REDIS_URL:
     HUEY: dict[str, object] = {
         "huey_class": "huey.RedisHuey",
@@ -212,11 +235,6 @@ else:
         "results": True,
         "consumer": {"workers": 2, "worker_type": "thread"},
     }
-# This server's name: its supervisor runs the store nodes that run on it (StoreNode.runs_on)
-# and its worker consumes its own import queue (doseport/queue.py, docs/deploy.md).
-SERVER_NAME = parse_server_name(
-    "DOSEPORT_SERVER_NAME", env_str("DOSEPORT_SERVER_NAME", "") or socket.gethostname()
-)
 
 AUTH_PASSWORD_VALIDATORS = [
     {

@@ -7,6 +7,8 @@ A bad value stops start-up with a message naming the variable, never a silent de
 from __future__ import annotations
 
 import os
+import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -48,6 +50,23 @@ def env_int(name: str, default: int, minimum: int | None = None, maximum: int | 
         raise ConfigError(f"{name}={value} is below the minimum {minimum}")
     if maximum is not None and value > maximum:
         raise ConfigError(f"{name}={value} is above the maximum {maximum}")
+    return value
+
+
+_STORE_AE_TITLE = re.compile(r"[A-Za-z0-9]{1,16}")
+
+
+def env_store_ae_title(name: str, default: str) -> str:
+    """An AE title for a Doseport store node: the rule of nodes/validators.py."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip()
+    if not _STORE_AE_TITLE.fullmatch(value):
+        raise ConfigError(
+            f"{name}={raw!r} is not a store AE title: use 1-16 letters A-Z or digits 0-9, "
+            f"e.g. {default}"
+        )
     return value
 
 
@@ -108,11 +127,54 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 DEFAULT_HOME = "./var"
+# `make run` writes the data folder of an install into this file beside the venv's Python
+# (.venv/doseport-home), so `.venv/bin/doseport` run from any folder finds the same data.
+REMEMBERED_HOME_FILE = "doseport-home"
+DEFAULT_HOME_SOURCE = "DOSEPORT_HOME is not set: ./var of the current folder"
+
+
+def remembered_home_file() -> Path:
+    return Path(sys.prefix) / REMEMBERED_HOME_FILE
+
+
+def remembered_home() -> Path | None:
+    """The data folder recorded for this install, None when nothing is recorded."""
+    record = remembered_home_file()
+    try:
+        text = record.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the remembered data folder in {record}: {exc}") from None
+    if not text:
+        return None
+    path = Path(text).expanduser()
+    if not path.is_absolute() or "\n" in text:
+        raise ConfigError(
+            f"{record} must hold the absolute path of the data folder, not {text!r}: "
+            "fix or delete the file, or set DOSEPORT_HOME"
+        )
+    return path
+
+
+def default_home() -> str:
+    """DOSEPORT_HOME's default: the remembered data folder, else ./var of the current folder."""
+    remembered = remembered_home()
+    return str(remembered) if remembered is not None else DEFAULT_HOME
+
+
+def home_source() -> str:
+    """Where DOSEPORT_HOME comes from, for messages."""
+    if os.environ.get("DOSEPORT_HOME"):
+        return "DOSEPORT_HOME"
+    if remembered_home() is not None:
+        return f"remembered in {remembered_home_file()}"
+    return DEFAULT_HOME_SOURCE
 
 
 def home_dir() -> Path:
     """DOSEPORT_HOME as settings.HOME reads it, for the command start (doseport/cli.py)."""
-    return env_path("DOSEPORT_HOME", DEFAULT_HOME)
+    return env_path("DOSEPORT_HOME", default_home())
 
 
 # Django's deployment check (security.W009) asks for 50 characters and 5 different ones;

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, NoReturn
 
+from django import forms
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser
+from django.db.models import ProtectedError, RestrictedError
 
+import audit
 from nodes import services
+from nodes.forms import RemoteNodeForm, StoreNodeForm
 from nodes.models import RemoteNode, StoreNode
 
 BAD_ARGS = 2
+FORMS: dict[str, type[StoreNodeForm] | type[RemoteNodeForm]] = {
+    services.STORE: StoreNodeForm, services.REMOTE: RemoteNodeForm,
+}
 
 
 class OneLineParser(CommandParser):
@@ -110,3 +118,78 @@ def as_dict(node: StoreNode | RemoteNode) -> dict[str, Any]:
             use_modality_tag=node.use_modality_tag,
         )
     return row
+
+
+def find_exact_node(node_id: int, kind: str | None) -> StoreNode | RemoteNode:
+    """A node to change: an id that is both a store and a remote node needs --store/--remote."""
+    if kind is None and all(
+        model.objects.filter(pk=node_id).exists() for model in services.KINDS.values()
+    ):
+        raise CommandError(
+            f"id {node_id} is both a store node and a remote node: add --store or --remote "
+            "(see `doseport nodes list`)", returncode=BAD_ARGS,
+        )
+    return find_node(node_id, kind)
+
+
+def form_error_line(form: forms.BaseForm) -> str:
+    """The first problem of an invalid node form, as `--option: message`."""
+    for field, errors in form.errors.items():
+        option = OPTIONS.get(field, "--" + field.replace("_", "-"))
+        prefix = "" if field == "__all__" else f"{option}: "
+        return prefix + str(errors[0])
+    return "invalid values"
+
+
+def edit_node(node: StoreNode | RemoteNode, changes: dict[str, Any]) -> dict[str, Any]:
+    """Apply `changes` {field: value} through the node's web form; return what changed.
+
+    The form validates exactly as the DICOM network configuration page does; a field that
+    form does not have for this kind of node is refused naming its option.
+    """
+    form_class = FORMS[services.kind_of(node)]
+    data = forms.model_to_dict(node, fields=form_class._meta.fields)
+    for field, value in changes.items():
+        if field not in data:
+            option = OPTIONS.get(field, "--" + field.replace("_", "-"))
+            raise CommandError(
+                f"{option}: not a setting of {services.kind_of(node)} nodes", returncode=BAD_ARGS
+            )
+        data[field] = value
+    form = form_class(data, instance=node)
+    if not form.is_valid():
+        raise CommandError(form_error_line(form), returncode=BAD_ARGS)
+    if not form.has_changed():
+        return {}
+    form.save()
+    return audit.changes(form)
+
+
+def unimported_files(node: StoreNode) -> tuple[int, int] | None:
+    """(count, bytes) of received files of `node` on this server without an import record
+    (store/sweep.py `pending`); None when that count is not available."""
+    try:
+        sweep = importlib.import_module("store.sweep")
+    except ImportError:
+        return None
+    pending = getattr(sweep, "pending", None)
+    if not callable(pending):
+        return None
+    count, size = pending(node.pk)
+    return int(count), int(size)
+
+
+def delete_node(node: StoreNode | RemoteNode) -> str:
+    """Delete `node` as the web page does; return what went with it ("" for nothing)."""
+    kind, pk, name = services.kind_of(node), node.pk, node.name
+    try:
+        _, deleted = node.delete()
+    except (ProtectedError, RestrictedError) as exc:
+        used_by = sorted({str(obj._meta.verbose_name) for obj in exc.args[1]})
+        raise CommandError(
+            f"{describe(node)} cannot be deleted: it is still used by {', '.join(used_by)}; "
+            "remove or reassign those first", returncode=1,
+        ) from None
+    audit.record("node.delete", f"{kind} node {pk} {name}")
+    others = {label: n for label, n in deleted.items() if label != node._meta.label and n}
+    return ", ".join(f"{n} {label.split('.')[-1]}" for label, n in sorted(others.items()))

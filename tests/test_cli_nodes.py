@@ -115,7 +115,7 @@ def test_it_rejects_bad_arguments_with_one_line(run: Run, args: list[str], words
 def test_it_needs_a_subcommand(run: Run) -> None:
     done = run("nodes")
     assert done.returncode == 2
-    assert "required: {list,add-store,add-remote}" in one_line(done.stderr)
+    assert "required: {list,add-store,add-remote,edit,delete}" in one_line(done.stderr)
 
 
 def test_it_echoes_exit_0_when_alive_and_1_when_not(run: Run, scp: int) -> None:

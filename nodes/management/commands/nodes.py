@@ -1,28 +1,32 @@
-"""`doseport nodes list|add-store|add-remote`."""
+"""`doseport nodes list|add-store|add-remote|edit|delete`."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 import audit
-from nodes import cli
+from nodes import cli, services
 from nodes.models import RemoteNode, StoreNode
 from nodes.validators import port_warning
 
 
 class Command(BaseCommand):
-    help = "List and add DICOM nodes (ids are those on the DICOM network configuration page)."
+    help = (
+        "List, add, edit and delete DICOM nodes (ids are those of `nodes list` and the DICOM "
+        "network configuration page)."
+    )
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         return cli.use_one_line_errors(super().create_parser(prog_name, subcommand, **kwargs))
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(
-            dest="action", required=True, metavar="{list,add-store,add-remote}",
+            dest="action", required=True, metavar="{list,add-store,add-remote,edit,delete}",
             parser_class=cli.OneLineParser,
         )
         listing = sub.add_parser("list", help="list store and remote nodes with their status")
@@ -34,7 +38,12 @@ class Command(BaseCommand):
         store.add_argument("--port", required=True, type=int, help="TCP port (required)")
         store.add_argument(
             "--controlled", action=argparse.BooleanOptionalAction, default=True,
-            help="Doseport runs this node (default: --controlled)",
+            help="Doseport runs this node; --no-controlled for a third-party store that "
+            "Doseport only echoes and retrieves to (default: --controlled)",
+        )
+        store.add_argument(
+            "--third-party", dest="controlled", action="store_false",
+            help="the same as --no-controlled",
         )
         store.add_argument(
             "--auto-start", action="store_true", help="start it when found stopped (default: no)"
@@ -77,14 +86,30 @@ class Command(BaseCommand):
                  "(default: no)",
         )
 
+        add_edit_arguments(sub.add_parser(
+            "edit", help="change a node's settings: only the options given change, validated "
+            "as on the DICOM network configuration page",
+        ))
+        delete = sub.add_parser("delete", help="delete a node")
+        add_node_id(delete)
+        delete.add_argument(
+            "--yes", action="store_true",
+            help="do not ask, also when a store node has received files not imported yet "
+            "(default: ask; without a terminal, refuse)",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
         if action == "list":
             self.list_nodes(options["json"])
         elif action == "add-store":
             self.add_store(options)
-        else:
+        elif action == "add-remote":
             self.add_remote(options)
+        elif action == "edit":
+            self.edit(options)
+        else:
+            self.delete(options)
 
     def list_nodes(self, as_json: bool) -> None:
         nodes: list[StoreNode | RemoteNode] = [*StoreNode.objects.all(), *RemoteNode.objects.all()]
@@ -127,3 +152,100 @@ class Command(BaseCommand):
         cli.save_validated(node)
         audit.record("node.add", node)
         self.stdout.write(f"Added {cli.describe(node)}")
+
+    def edit(self, options: dict[str, Any]) -> None:
+        node = cli.find_exact_node(options["node_id"], options["kind"])
+        changes = {field: options[field] for field in EDITABLE if options[field] is not None}
+        if options["allow_any"]:
+            changes["allowed_calling_aets"] = ""
+        elif options["allowed_calling_aets"] is not None:
+            changes["allowed_calling_aets"] = "\n".join(options["allowed_calling_aets"])
+        if not changes:
+            raise CommandError("nothing to change: give at least one option such as --port "
+                               "(see `doseport nodes edit --help`)", returncode=cli.BAD_ARGS)
+        changed = cli.edit_node(node, changes)
+        if not changed:
+            self.stdout.write(f"No change: {cli.describe(node)}")
+            return
+        audit.record("node.edit", node, detail=changed)
+        self.stdout.write(f"Saved {cli.describe(node)}; changed: {', '.join(sorted(changed))}")
+        warning = port_warning(node.port) if "port" in changed else ""
+        if warning:
+            self.stderr.write(f"warning: {warning}")
+
+    def delete(self, options: dict[str, Any]) -> None:
+        node = cli.find_exact_node(options["node_id"], options["kind"])
+        what = cli.describe(node)
+        pending = cli.unimported_files(node) if isinstance(node, StoreNode) else None
+        left = ""
+        if pending and pending[0]:
+            left = (f"it has {pending[0]} received file(s) ({pending[1] / 1e6:.1f} MB) not "
+                    "imported yet")
+        if not options["yes"]:
+            self.confirm(what, left)
+        gone_too = cli.delete_node(node)
+        self.stdout.write(f"Deleted {what}" + (f" with {gone_too}" if gone_too else ""))
+        if left:
+            self.stderr.write(
+                f"warning: {left}: `doseport store sweep {options['node_id']}` queues them for "
+                "import now (the worker's periodic spool sweep does too)"
+            )
+
+    def confirm(self, what: str, left: str) -> None:
+        if not sys.stdin.isatty():
+            raise CommandError(
+                f"not deleted: {what}{'; ' + left if left else ''}; add --yes to delete "
+                "without being asked", returncode=cli.BAD_ARGS,
+            )
+        warning = f" Warning: {left}." if left else ""
+        self.stdout.write(f"Delete {what}?{warning} [y/N] ", ending="")
+        self.stdout.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            raise CommandError("not deleted", returncode=1)
+
+
+# `nodes edit` option dest -> model field (the same name); None means "leave as it is".
+EDITABLE = (
+    "name", "ae_title", "port", "bind_address", "host", "controlled", "auto_start",
+    "calling_ae_title", "retrieve_method", "use_modality_tag", "connect_timeout",
+    "acse_timeout", "dimse_timeout", "network_timeout",
+)
+
+
+def add_node_id(parser: CommandParser) -> None:
+    parser.add_argument("node_id", type=int, metavar="NODE_ID", help="database id of the node")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--store", dest="kind", action="store_const", const=services.STORE,
+                       help="NODE_ID is a store node id (needed when a remote node has it too)")
+    which.add_argument("--remote", dest="kind", action="store_const", const=services.REMOTE,
+                       help="NODE_ID is a remote node id (needed when a store node has it too)")
+
+
+def add_edit_arguments(edit: CommandParser) -> None:
+    add_node_id(edit)
+    edit.add_argument("--name", help="unique name")
+    edit.add_argument("--ae-title", help="AE title (store: 1-16 letters/digits)")
+    edit.add_argument("--port", type=int, help="TCP port")
+    edit.add_argument("--host", help="remote: hostname or IP; store: third-party store's host")
+    edit.add_argument("--bind-address", help="store: IP address to listen on ('' = all)")
+    edit.add_argument("--controlled", action=argparse.BooleanOptionalAction, default=None,
+                      help="store: Doseport runs this node")
+    edit.add_argument("--third-party", dest="controlled", action="store_false",
+                      help="store: the same as --no-controlled")
+    edit.add_argument("--auto-start", action=argparse.BooleanOptionalAction, default=None,
+                      help="store: start it when found stopped")
+    edit.add_argument("--allow-aet", dest="allowed_calling_aets", action="extend", nargs="+",
+                      metavar="AET",
+                      help="store: the allowed calling AE titles (replaces the list)")
+    edit.add_argument("--allow-any", action="store_true",
+                      help="store: any caller may send (clears the list)")
+    edit.add_argument("--calling-aet", dest="calling_ae_title",
+                      help="remote: our AE title towards it ('' = DOSEPORT_AE_TITLE)")
+    edit.add_argument("--retrieve-method",
+                      choices=[RemoteNode.RETRIEVE_MOVE, RemoteNode.RETRIEVE_GET],
+                      help="remote: C-MOVE or C-GET")
+    edit.add_argument("--use-modality-tag", action=argparse.BooleanOptionalAction, default=None,
+                      help="remote: send Modality at study level")
+    for name, limit in (("connect", 60), ("acse", 300), ("dimse", 3600), ("network", 3600)):
+        edit.add_argument(f"--{name}-timeout", dest=f"{name}_timeout", type=int,
+                          help=f"remote: {name} timeout in seconds (1-{limit})")
