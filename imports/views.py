@@ -41,19 +41,38 @@ def can_retry(record: ImportRecord) -> bool:
     return Path(record.kept_path).is_file()
 
 
+def _since(request: HttpRequest) -> int | None:
+    """The newest record id a live refresh of the list has already shown."""
+    if not request.headers.get("HX-Request"):
+        return None
+    try:
+        return int(request.GET.get("since", ""))
+    except ValueError:
+        return None
+
+
 @require_GET
 @role_required(VIEWER)
 def import_list(request: HttpRequest) -> HttpResponse:
+    since = _since(request)
+    # Records are written once, with their outcome: a new id is the only change.
+    if since is not None and not ImportRecord.objects.filter(pk__gt=since).exists():
+        return HttpResponse(status=204)  # htmx leaves the page as it is
+    newest = ImportRecord.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     form = ImportFilterForm(request.GET)
     form.is_valid()
     records = FailuresFirst(filter_records(form.import_filter()))
     page = Paginator(records, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
-    query.pop("page", None)
+    for name in ("page", "since"):
+        query.pop(name, None)
     context = {
         "form": form, "page": page, "rows": page_rows(list(page)),
         "query": query.urlencode(), "filtered": form.has_changed(),
+        "newest": newest, "live": page.number == 1,
     }
+    if since is not None:
+        return render(request, "imports/imports_results.html", context)
     return render(request, "imports/imports.html", context)
 
 
@@ -66,7 +85,10 @@ def record_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "attempts": list(later_attempts(record)[:20]),
         "can_retry": can_retry(record),
         "waiting": request.GET.get("retried") == "1",
+        "pending": record.outcome == Outcome.PENDING,
     }
+    if request.headers.get("HX-Request") and request.GET.get("part") == "record":
+        return render(request, "imports/record_facts.html", context)
     if request.headers.get("HX-Request"):
         return render(request, "imports/record_attempts.html", context)
     return render(request, "imports/record.html", context)

@@ -137,9 +137,40 @@ def test_it_keeps_a_file_that_fails_again_retryable(
 def test_it_polls_until_the_retry_has_a_result(client: Client, viewer, tmp_path: Path) -> None:
     record = quarantined(tmp_path)
     page = login(client, viewer).get(f"/imports/{record.pk}/?retried=1")
-    assert b'hx-trigger="every 2s"' in page.content
+    assert f'data-live-url="/imports/{record.pk}/?retried=1"'.encode() in page.content
     partial = client.get(f"/imports/{record.pk}/?retried=1", HTTP_HX_REQUEST="true")
     assert b"<html" not in partial.content and b"Waiting for the worker" in partial.content
+    assert b"data-live-url" in partial.content  # still waiting: keeps polling
+    ImportRecord.objects.create(source=Source.FILE, path=record.kept_path,
+                                outcome=Outcome.IMPORTED)
+    done = client.get(f"/imports/{record.pk}/?retried=1", HTTP_HX_REQUEST="true")
+    assert b"imported" in done.content and b"data-live-url" not in done.content  # stops
+
+
+def test_it_follows_a_pending_import_until_it_has_an_outcome(client: Client, viewer) -> None:
+    record = make_record(Outcome.PENDING, "1.9")
+    page = login(client, viewer).get(f"/imports/{record.pk}/")
+    assert f'data-live-url="/imports/{record.pk}/?part=record"'.encode() in page.content
+    ImportRecord.objects.filter(pk=record.pk).update(outcome=Outcome.IMPORTED)
+    part = client.get(f"/imports/{record.pk}/?part=record", HTTP_HX_REQUEST="true")
+    assert b"<html" not in part.content and b"Import %d: imported" % record.pk in part.content
+    assert b"data-live-url" not in part.content
+
+
+def test_it_refreshes_the_first_page_only_when_a_record_arrives(client: Client, viewer) -> None:
+    first = make_record(Outcome.IMPORTED, "1.1")
+    page = login(client, viewer).get("/imports/", {"outcome": "imported"})
+    live = f'data-live-url="?outcome=imported&amp;since={first.pk}"'.encode()
+    assert live in page.content
+    url = f"/imports/?outcome=imported&since={first.pk}"
+    assert client.get(url, HTTP_HX_REQUEST="true").status_code == 204
+    make_record(Outcome.IMPORTED, "1.2.3.4.5")
+    fresh = client.get(url, HTTP_HX_REQUEST="true")
+    assert fresh.status_code == 200 and b"<html" not in fresh.content
+    assert b"1.2.3.4.5" in fresh.content
+    for n in range(60):
+        make_record(Outcome.IMPORTED, f"2.{n}")
+    assert b"data-live-url" not in client.get("/imports/", {"page": "2"}).content
 
 
 def test_it_does_not_retry_a_record_that_did_not_fail(
