@@ -162,7 +162,19 @@ def import_file(
         record.save()
     elif record.kept_path != saved_kept_path:
         record.save(update_fields=["kept_path"])
+    if record.source != Source.FILE:
+        _link_arrival(record)
     return record
+
+
+def _link_arrival(record: ImportRecord) -> None:
+    """A retrieve that asked for this object counts it now (qr.arrivals.link_import)."""
+    from qr.arrivals import link_import
+
+    try:
+        link_import(record)
+    except Exception:  # the import itself is done and recorded; the count can be redone
+        log.exception("linking import %s to its retrieve failed", record.pk)
 
 
 def patient_dose_report_note(ds: Dataset) -> str:

@@ -1,17 +1,101 @@
-"""Link imports to the move that requested them, by SOP Instance UID (not by study)."""
+"""Retrieve accounting: arrivals linked by SOP Instance UID as their import finishes, and a
+tally in which every selected instance is in exactly one bucket.
+
+`link_import(record)` is called by imports.service.import_file for every finished import:
+an instance a running (or recently finished) retrieve asked for gets its arrival at once,
+not by a periodic pass. `link_arrivals(move)` recounts from the database (the CLI's wait
+and the tests use it).
+"""
 
 from __future__ import annotations
 
-from imports.models import ImportRecord
-from qr.models import Move, QueryImage
+import datetime as dt
+import logging
+from collections import Counter
+from dataclasses import dataclass
+
+from django.db.models import F, QuerySet
+from django.utils import timezone
+
+from imports.models import ImportRecord, Outcome
+from qr.models import Move, QueryImage, QuerySeries
+
+logger = logging.getLogger(__name__)
+
+# An object may arrive (and be imported) this long after its retrieve started.
+LINK_WINDOW = dt.timedelta(hours=24)
+# Import outcomes that mean "the dose data is in the registry".
+IMPORTED = (Outcome.IMPORTED, Outcome.DUPLICATE)
+# Series move statuses besides complete / warning / failed ("" = not reached yet).
+NOT_ATTEMPTED = "not attempted"
+CANCELLED = "cancelled"
 
 
-def link_arrivals(move: Move) -> int:
-    """Set `arrival` on the move's wanted instances that were imported since it started."""
-    images = QueryImage.objects.filter(
-        series__study__query=move.query, series__study__excluded=False,
+@dataclass(frozen=True)
+class Tally:
+    """Every selected instance in one bucket: the buckets add up to `selected`."""
+
+    selected: int
+    imported: int  # arrived and imported (or already in the registry)
+    arrived: int  # arrived, import failed or not a dose object
+    sent: int  # the remote reported it sent; not arrived (yet)
+    failed: int  # requested, not sent (remote failure, lost connection)
+    not_attempted: int  # never requested: the retrieve stopped first
+    series_not_attempted: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.imported + self.arrived + self.sent + self.failed + self.not_attempted
+
+    def line(self) -> str:
+        text = (
+            f"{self.selected} selected: {self.imported} imported, {self.arrived} arrived not "
+            f"imported, {self.sent} sent not yet arrived, {self.failed} failed, "
+            f"{self.not_attempted} not attempted"
+        )
+        if self.series_not_attempted:
+            text += f" ({self.series_not_attempted} series)"
+        return text
+
+
+def _wanted(move: Move) -> QuerySet[QueryImage]:
+    return QueryImage.objects.filter(
+        series__study__query_id=move.query_id, series__study__excluded=False,
         series__excluded=False, excluded=False,
     )
+
+
+def tally(move: Move) -> Tally:
+    """The move's buckets from its series rows and the linked arrivals (two queries)."""
+    per_series: dict[int, Counter[str]] = {}
+    rows = _wanted(move).values_list("series_id", "arrival__outcome")
+    for series_id, outcome in rows:
+        bucket = "none" if outcome is None else "ok" if outcome in IMPORTED else "other"
+        per_series.setdefault(series_id, Counter())[bucket] += 1
+    series = QuerySeries.objects.filter(pk__in=per_series).values_list("pk", "move_status", "sent")
+    imported = arrived = sent = failed = not_attempted = series_skipped = 0
+    for pk, status, reported in series:
+        counts = per_series[pk]
+        imported += counts["ok"]
+        arrived += counts["other"]
+        missing = counts["none"]
+        if status in ("", NOT_ATTEMPTED):
+            not_attempted += missing
+            series_skipped += 1
+            continue
+        waiting = max(0, min(missing, reported - counts["ok"] - counts["other"]))
+        sent += waiting
+        if status == CANCELLED:  # the rest was never sent: the user stopped it
+            not_attempted += missing - waiting
+        else:
+            failed += missing - waiting
+    selected = sum(sum(c.values()) for c in per_series.values())
+    return Tally(selected, imported, arrived, sent, failed, not_attempted, series_skipped)
+
+
+def link_arrivals(move: Move, stopped: bool = False) -> int:
+    """Link the move's wanted instances imported since it started; store the counts."""
+    images = _wanted(move)
     waiting = {i.sop_instance_uid: i for i in images.filter(arrival__isnull=True)}
     uids = list(waiting)
     since = move.started_at or move.created_at
@@ -26,6 +110,49 @@ def link_arrivals(move: Move) -> int:
         QueryImage.objects.bulk_update(
             [waiting[u] for u in uids[start:start + 500] if waiting[u].arrival_id], ["arrival"]
         )
-    move.arrived = images.filter(arrival__isnull=False).count()
-    Move.objects.filter(pk=move.pk).update(arrived=move.arrived)
+    return store_counts(move, stopped)
+
+
+def store_counts(move: Move, stopped: bool = False) -> int:
+    """Write arrived/imported (and, when the move has stopped, what it never attempted)."""
+    counts = tally(move)
+    move.arrived = counts.imported + counts.arrived
+    move.imported = counts.imported
+    fields = {"arrived": move.arrived, "imported": move.imported}
+    if stopped:
+        move.not_attempted = counts.not_attempted
+        move.series_not_attempted = counts.series_not_attempted
+        fields.update(not_attempted=move.not_attempted,
+                      series_not_attempted=move.series_not_attempted)
+    Move.objects.filter(pk=move.pk).update(**fields)
     return move.arrived
+
+
+def link_import(record: ImportRecord) -> int:
+    """Called when an import finishes: link it to the retrieves that asked for its UID and
+    count it on the latest such retrieve. Cheap when nothing asked (one indexed lookup)."""
+    uid = record.sop_instance_uid
+    if not uid or record.pk is None:
+        return 0
+    now = timezone.now()
+    images = list(
+        QueryImage.objects.filter(
+            sop_instance_uid=uid, arrival__isnull=True, excluded=False,
+            series__excluded=False, series__study__excluded=False,
+            series__study__query__moves__started_at__gte=now - LINK_WINDOW,
+        ).values_list("pk", "series__study__query_id").distinct()
+    )
+    linked = 0
+    ok = record.outcome in IMPORTED
+    for pk, query_id in images:
+        if not QueryImage.objects.filter(pk=pk, arrival__isnull=True).update(arrival=record):
+            continue  # another import of the same UID linked it first
+        linked += 1
+        move = Move.objects.filter(
+            query_id=query_id, started_at__isnull=False, started_at__lte=now
+        ).order_by("-started_at").values_list("pk", flat=True).first()
+        if move is not None:
+            Move.objects.filter(pk=move).update(
+                arrived=F("arrived") + 1, imported=F("imported") + (1 if ok else 0)
+            )
+    return linked

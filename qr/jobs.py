@@ -94,18 +94,3 @@ def due_schedules(now: dt.datetime) -> list[Query]:
             auto_move=schedule.move, scheduled=schedule,
         ))
     return created
-
-
-def link_recent_arrivals(now: dt.datetime, hours: int = 24) -> int:
-    """Link arrivals of finished moves still missing some; returns how many moves it checked."""
-    from django.db.models import F
-
-    from qr.arrivals import link_arrivals
-
-    recent = Move.objects.filter(
-        finished_at__gte=now - dt.timedelta(hours=hours), arrived__lt=F("expected")
-    )
-    moves = list(recent)
-    for move in moves:
-        link_arrivals(move)
-    return len(moves)

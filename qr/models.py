@@ -87,7 +87,8 @@ class Job(models.Model):
             listener(self.message)
 
     def claim(self) -> bool:
-        """Take the job: one conditional UPDATE from queued (and not cancelled) to running.
+        """Take the job: one conditional UPDATE from queued to running (a cancel flag set
+        meanwhile is honoured by the engine before its first request).
 
         Whoever's UPDATE changes the row runs the job; a second delivery of the same task,
         or a second worker, changes nothing and returns False (healthchecks' sendalerts
@@ -96,7 +97,7 @@ class Job(models.Model):
         now = timezone.now()
         worker = worker_id()
         claimed = type(self)._default_manager.filter(
-            pk=self.pk, status=Status.QUEUED, cancel_requested=False
+            pk=self.pk, status=Status.QUEUED
         ).update(status=Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker)
         if not claimed:
             self.refresh_from_db(fields=["status", "started_at", "finished_at", "message"])
@@ -284,8 +285,12 @@ class QuerySeries(models.Model):
     move_level = models.CharField(max_length=6, default=SERIES)
     excluded = models.BooleanField(default=False)
     reason = models.CharField(max_length=200, blank=True, default="")
+    # complete / warning / failed / not attempted ("" before the retrieve reaches it)
     move_status = models.CharField(max_length=16, blank=True, default="")
     move_error = models.CharField(max_length=500, blank=True, default="")
+    sent = models.PositiveIntegerField(
+        default=0, help_text="objects the remote reported sent for this series (last retrieve)"
+    )
 
     class Meta:
         ordering = ["series_number", "id"]
@@ -328,6 +333,13 @@ class Move(Job):
     series_failed = models.PositiveIntegerField(default=0)
     expected = models.PositiveIntegerField(default=0, help_text="known instances requested")
     arrived = models.PositiveIntegerField(default=0)
+    imported = models.PositiveIntegerField(
+        default=0, help_text="arrivals whose import succeeded (or found them already imported)"
+    )
+    not_attempted = models.PositiveIntegerField(
+        default=0, help_text="selected instances never requested (the retrieve stopped first)"
+    )
+    series_not_attempted = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at"]

@@ -10,7 +10,7 @@ from typing import Any
 from pydicom import Dataset
 
 from lib import dicom
-from qr.arrivals import link_arrivals
+from qr.arrivals import CANCELLED, NOT_ATTEMPTED, link_arrivals
 from qr.getstore import GetReceiver
 from qr.models import Move, QueryImage, QuerySeries, Status
 from qr.session import CancelCheck, identifier
@@ -85,6 +85,7 @@ class Mover:
         self.base = dicom.MoveProgress()
         self.last_write = 0.0
         self.receiver = GetReceiver(move) if move.method == "get" else None
+        self.lost = ""  # why the association was last lost, if it was
 
     def open(self) -> None:
         if self.assoc is not None and self.assoc.is_established:
@@ -116,11 +117,19 @@ class Mover:
         else:
             result = dicom.move(self.assoc, req.ds, self.move.destination_aet, self.progress,
                                 self.cancel, self.msg_id)
-        self.base.completed += result.progress.completed
-        self.base.failed += result.progress.failed
-        self.base.warning += result.progress.warning
+        if result.association_lost:
+            self.lost = result.reason
         self.progress(dicom.MoveProgress(), force=True)
         return result
+
+    def count(self, item: SeriesPlan, result: dicom.MoveResult) -> None:
+        """Count a request's final attempt (a retry replaces the attempt before it)."""
+        done = result.progress
+        self.base.completed += done.completed
+        self.base.failed += done.failed
+        self.base.warning += done.warning
+        item.series.sent += done.completed + done.warning
+        self.progress(dicom.MoveProgress(), force=True)
 
     def progress(self, now: dicom.MoveProgress, force: bool = False) -> None:
         move = self.move
@@ -149,6 +158,7 @@ def _destination_unknown(mover: Mover) -> str:
 def _one_series(mover: Mover, item: SeriesPlan) -> str:
     """Move one series; returns its move status. Raises MoveStopped to end the whole move."""
     outcome = "complete"
+    item.series.sent = 0
     for req in item.requests:
         if mover.cancel():
             raise MoveStopped(Status.CANCELLED, "cancelled by the user")
@@ -156,9 +166,16 @@ def _one_series(mover: Mover, item: SeriesPlan) -> str:
         if not result.ok and not result.cancelled and not result.destination_unknown:
             mover.move.add_error(f"C-MOVE {req.what}: {result.reason}; retrying once")
             mover.close()
-            result = mover.send(req)
+            try:
+                retry = mover.send(req)
+            except MoveStopped as stop:
+                mover.count(item, result)  # what the lost attempt sent did go
+                item.series.move_error = stop.reason[:500]
+                raise SeriesStopped(stop.status, stop.reason) from stop
+            result = retry
+        mover.count(item, result)
         if result.cancelled:
-            raise MoveStopped(Status.CANCELLED, "cancelled by the user")
+            raise SeriesStopped(Status.CANCELLED, "cancelled by the user")
         if result.destination_unknown:
             mover.move.add_error(f"C-MOVE {req.what}: {result.reason}")
             raise MoveStopped(Status.FAILED, _destination_unknown(mover))
@@ -173,6 +190,32 @@ def _one_series(mover: Mover, item: SeriesPlan) -> str:
     return outcome
 
 
+class SeriesStopped(MoveStopped):
+    """The whole move stops inside a series: that series failed, the rest not attempted."""
+
+
+def _stop_message(mover: Mover, stop: MoveStopped, skipped: int) -> str:
+    """How far a stopped retrieve got, in the words an administrator acts on."""
+    move = mover.move
+    rest = f"; {skipped} series not attempted" if skipped else ""
+    got = f"{move.completed} of {move.expected} objects"
+    if stop.status == Status.CANCELLED:
+        return f"cancelled by the user after {got}{rest}"
+    if mover.lost:
+        return f"connection to {mover.remote.ae_title} lost after {got}{rest}"
+    if skipped:
+        return f"{stop.reason} ({got} sent{rest})"
+    return stop.reason
+
+
+def _mark_not_attempted(plans: list[SeriesPlan], reason: str) -> int:
+    rows = [item.series for item in plans]
+    for row in rows:
+        row.move_status, row.move_error, row.sent = NOT_ATTEMPTED, reason[:500], 0
+    QuerySeries.objects.bulk_update(rows, ["move_status", "move_error", "sent"])
+    return len(rows)
+
+
 def run_move(move: Move) -> str:
     """Run `move` if this call claims it (a second delivery returns its status untouched)."""
     if not move.claim():
@@ -184,25 +227,45 @@ def run_move(move: Move) -> str:
         move.finish(stop.status, stop.reason)
         return move.status
     plans, expected = plan(move)
+    QuerySeries.objects.filter(pk__in=[p.series.pk for p in plans]).update(
+        move_status="", move_error="", sent=0
+    )
     Move.objects.filter(pk=move.pk).update(expected=expected)
     move.expected = expected
     status: str = Status.COMPLETE
     message = ""
+    done = 0
     try:
         for n, item in enumerate(plans, 1):
             move.set_message(f"retrieving series {n} of {len(plans)}")
-            item.series.move_status = _one_series(mover, item)
-            item.series.save(update_fields=["move_status", "move_error"])
+            try:
+                item.series.move_status = _one_series(mover, item)
+            except SeriesStopped as stop:
+                cancelled = stop.status == Status.CANCELLED
+                item.series.move_status = CANCELLED if cancelled else "failed"
+                item.series.move_error = stop.reason[:500]
+                move.series_failed += 0 if cancelled else 1
+                done = n
+                raise
+            except MoveStopped:
+                done = n - 1
+                raise
+            finally:
+                item.series.save(update_fields=["move_status", "move_error", "sent"])
+            done = n
             if item.series.move_status == "failed":
                 move.series_failed += 1
     except MoveStopped as stop:
-        status, message = stop.status, stop.reason
+        status = stop.status
         if stop.status == Status.FAILED:
             move.add_error(stop.reason)
+        skipped = _mark_not_attempted(plans[done:], stop.reason)
+        message = _stop_message(mover, stop, skipped)
     except Exception as exc:  # never leave a move "running": record why it stopped
         logger.exception("move %s stopped by an unexpected error", move.pk)
         status, message = Status.FAILED, "stopped by an unexpected error"
         move.add_error(f"unexpected error: {type(exc).__name__}: {exc}")
+        _mark_not_attempted(plans[done + 1:], message)
     finally:
         mover.close()
     mover.progress(dicom.MoveProgress(), force=True)
@@ -210,8 +273,9 @@ def run_move(move: Move) -> str:
     if status == Status.COMPLETE:
         partial = move.series_failed or move.failed or move.warning or move.errors
         status = Status.PARTIAL if partial else Status.COMPLETE
-        message = f"{len(plans)} series, {move.completed} objects sent, {move.failed} failed"
-    link_arrivals(move)
+        message = (f"{len(plans)} series, {move.completed} of {move.expected} objects sent, "
+                   f"{move.failed} failed")
+    link_arrivals(move, stopped=True)
     move.finish(status, message)
     logger.info("move %s of query %s: %s", move.pk, move.query_id, status)
     return move.status

@@ -1,4 +1,6 @@
-"""Huey jobs: query, move, the scheduler tick and the reaper. Bodies live in qr.jobs/lease."""
+"""Huey jobs: query, move, the scheduler tick and the reaper. Bodies live in qr.jobs/lease.
+
+Arrivals need no periodic pass: each import links itself (qr.arrivals.link_import)."""
 
 from __future__ import annotations
 
@@ -25,12 +27,6 @@ def scheduled_queries_task() -> int:
     for query in queries:
         query_task(query.pk)
     return len(queries)
-
-
-@db_periodic_task(crontab(minute="*"))
-def link_arrivals_task() -> int:
-    """Objects keep arriving (and being imported) after a move ends: link them for a day."""
-    return jobs.link_recent_arrivals(timezone.now())
 
 
 @db_periodic_task(crontab(minute="*"))

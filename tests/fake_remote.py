@@ -4,11 +4,17 @@ It answers Study Root C-FIND/C-MOVE/C-GET on a free 127.0.0.1 port. C-MOVE sub-o
 are C-STOREs to the destination looked up in `destinations` {AE: (host, port)}.
 Misbehaviours: `ignore_modalities` (ModalitiesInStudy key ignored), `omit_modalities` (not
 returned), `move_status` {series UID or "*": status}, `abort_series` {series UID: times},
-`drop_series_once` {study UID} (one series response lost), `sub_op_delay` (seconds).
+`drop_series_once` {study UID} (one series response lost), `sub_op_delay` (seconds),
+`die_after` (after that many sub-operations in all, the remote dies like a killed process:
+it stops listening and its connections close without an A-ABORT).
+
+`session()` is an in-memory stand-in for lib.dicom.Session answering from the same
+objects and misbehaviours without a network, for the query-rule tests.
 """
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -108,6 +114,8 @@ class FakeRemote:
         self.abort_series: dict[str, int] = {}
         self.drop_series_once: set[str] = set()
         self.sub_op_delay = 0.0
+        self.die_after: int | None = None
+        self.sub_ops = 0
         self.finds: list[Dataset] = []
         self.moves: list[Dataset] = []
         self.move_callers: list[str] = []
@@ -141,9 +149,10 @@ class FakeRemote:
         return self
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server = None
+        with self.lock:
+            server, self.server = self.server, None
+        if server is not None:
+            server.shutdown()
 
     def __enter__(self) -> FakeRemote:
         return self.start()
@@ -282,8 +291,22 @@ class FakeRemote:
             return
         yield from self._sub_ops(event, objs, status)
 
+    def _die(self, event: evt.Event) -> None:
+        """Like a SIGKILL: no more listening, the connection closed under the association."""
+        threading.Thread(target=self.stop, daemon=True).start()
+        raw = event.assoc.dul.socket.socket if event.assoc.dul.socket else None
+        if raw is not None:
+            try:
+                raw.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     def _sub_ops(self, event: evt.Event, objs: list[Obj], status: int | None) -> Iterator[Any]:
         for n, o in enumerate(objs):
+            if self.die_after is not None and self.sub_ops >= self.die_after:
+                self._die(event)
+                return
+            self.sub_ops += 1
             if event.is_cancelled:
                 with self.lock:
                     self.cancelled += 1

@@ -131,20 +131,24 @@ def test_it_turns_last_n_hours_into_dates_and_a_time_window(db: Any, peers: Any)
     assert (params.study_date(), params.study_time()) == ("20240304-20240305", "")
 
 
-def test_it_links_late_arrivals_in_the_periodic_task(
-    client: Client, importer: Any, peers: Any
+def test_it_links_a_late_arrival_when_its_import_finishes(
+    client: Client, importer: Any, peers: Any, tmp_path: Any
 ) -> None:
-    from imports.models import ImportRecord, Source
-    from qr.tasks import link_arrivals_task
+    from imports.models import Source
+    from imports.service import import_file
 
-    remote, store, _, scp = peers
+    remote, store, fake, scp = peers
     submit(login(client, importer), remote, store, auto_move="on")
     move = Query.objects.get().moves.get()
     assert move.status == Status.COMPLETE and move.arrived == 0 and move.expected == 1
-    ImportRecord.objects.create(sop_instance_uid=scp.received[0], source=Source.STORE,
-                                outcome="imported")
-    assert link_arrivals_task.call_local() == 1
+    sent = next(o for o in fake.objs if o.sop == scp.received[0]).dataset()
+    path = tmp_path / "arrived.dcm"
+    sent.save_as(path, enforce_file_format=True)
+    record = import_file(path, Source.STORE, store.pk)  # an RDSR without content: fails
     move.refresh_from_db()
-    assert move.arrived == 1
+    assert move.arrived == 1 and move.imported == 0
+    from qr.models import QueryImage
+
+    assert QueryImage.objects.get(sop_instance_uid=sent.SOPInstanceUID).arrival == record
     html = client.get(f"/qr/{move.query_id}/").content.decode()
-    assert "arrived: imported" in html
+    assert f"arrived: {record.get_outcome_display()}" in html
