@@ -101,8 +101,8 @@ TLS_FILES = tls_files_from_env()
 TLS_CHECK_HOSTNAME = env_bool("DOSEPORT_TLS_CHECK_HOSTNAME", True)
 # Quarantined objects (failed imports) older than this are deleted by a periodic task.
 QUARANTINE_DAYS = env_int("DOSEPORT_QUARANTINE_DAYS", 30, minimum=1, maximum=36500)
-# /metrics (metrics/): answered to loopback callers; others need an API token.
-METRICS_PUBLIC_LOOPBACK = env_bool("DOSEPORT_METRICS_LOOPBACK", True)
+# /metrics (metrics/, docs/metrics.md): loopback callers may read it without an API token.
+METRICS_LOOPBACK = env_bool("DOSEPORT_METRICS_LOOPBACK", True)
 SAMPLES_DIR = env_path("DOSEPORT_SAMPLES", str(BASE_DIR.parent / "shared" / "samples"))
 # Patient name, id and birth date from dose objects: none (default), hashed (HMAC-SHA-256
 # keyed with IDENTITY_KEY_PATH, lib/identity.py) or plain.
@@ -155,6 +155,7 @@ INSTALLED_APPS = [
     "api",
     "alerts",
     "insight",
+    "metrics",
 ]
 
 MIDDLEWARE = [

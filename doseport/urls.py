@@ -17,4 +17,5 @@ urlpatterns = [
     path("api/", include("api.urls")),
     path("alerts/", include("alerts.urls")),
     path("insight/", include("insight.urls")),
+    path("metrics", include("metrics.urls")),
 ]
