@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -448,3 +449,148 @@ def quick_ack(assoc: Association) -> None:
 
     raw.setsockopt(socket.IPPROTO_TCP, option, 1)
     wrapper.recv = recv  # type: ignore[method-assign]
+
+
+# --- The operation-level seam: a session that never hands out its association -------------
+
+@dataclass(frozen=True)
+class Received:
+    """One C-STORE sub-operation of a C-GET, as the session's `on_store` sees it.
+    `data` is the data set as sent (valid only during the call)."""
+
+    sop_class_uid: str
+    sop_instance_uid: str
+    transfer_syntax: str
+    source_ae: str
+    data: memoryview | bytes
+
+
+class Session:
+    """Requests to one remote over one association: echo, find, move, get.
+
+    Opens on first use (or `open()`, which says why it could not), numbers the messages,
+    and answers with small result values; the pynetdicom association stays inside this
+    module. After a lost association `close()` then `open()` (or the next request) starts
+    a new one. `connect()` makes sessions: tests replace it with an in-memory fake.
+    """
+
+    def __init__(
+        self, peer: Peer, contexts: list[str],
+        on_store: Callable[[Received], int] | None = None,
+        storage_classes: list[str] | None = None,
+    ) -> None:
+        self.peer = peer
+        self.contexts = contexts
+        self.on_store = on_store
+        self.storage_classes = storage_classes or []
+        self._assoc: Association | None = None
+        self._msg_id = 0
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def is_open(self) -> bool:
+        return self._assoc is not None and self._assoc.is_established
+
+    def open(self) -> AssocFailure | None:
+        """Associate unless already associated; None when open, else why not."""
+        if self.is_open:
+            return None
+        self.close()
+        try:
+            if self.on_store is not None:
+                assoc = open_get_association(self.peer, self.storage_classes, self._store)
+            else:
+                assoc = open_association(self.peer, self.contexts)
+        except Exception as exc:  # pynetdicom raises on e.g. malformed addresses
+            return AssocFailure(f"cannot associate: {exc}")
+        if isinstance(assoc, AssocFailure):
+            return assoc
+        quick_ack(assoc)
+        self._assoc = assoc
+        return None
+
+    def close(self) -> None:
+        if self._assoc is not None:
+            close(self._assoc)
+            self._assoc = None
+
+    def _next_id(self) -> int:
+        self._msg_id = self._msg_id % 65535 + 1
+        return self._msg_id
+
+    def _ready(self) -> Association | AssocFailure:
+        failure = self.open()
+        if failure is not None or self._assoc is None:
+            return failure or AssocFailure("not associated")
+        return self._assoc
+
+    def echo(self) -> EchoResult:
+        assoc = self._ready()
+        if isinstance(assoc, AssocFailure):
+            return EchoResult(False, reason=assoc.reason)
+        started = time.perf_counter()
+        try:
+            rsp = assoc.send_c_echo(msg_id=self._next_id())
+        except (RuntimeError, ValueError, AttributeError) as exc:
+            return EchoResult(False, reason=f"C-ECHO failed: {exc}")
+        rtt_ms = round((time.perf_counter() - started) * 1000, 1)
+        status = getattr(rsp, "Status", None)
+        if status is None:
+            return EchoResult(False, rtt_ms, _silence(assoc, "C-ECHO", 0.0)[1])
+        if status != 0x0000:
+            return EchoResult(False, rtt_ms, f"C-ECHO answered status 0x{status:04X}", status)
+        return EchoResult(True, rtt_ms, "", status)
+
+    def find(self, identifier: Any, should_cancel: Callable[[], bool] | None = None
+             ) -> FindResult:
+        assoc = self._ready()
+        if isinstance(assoc, AssocFailure):
+            return FindResult(False, reason=assoc.reason, association_lost=True)
+        return find(assoc, identifier, should_cancel, msg_id=self._next_id())
+
+    def move(self, identifier: Any, destination: str,
+             on_pending: Callable[[MoveProgress], None] | None = None,
+             should_cancel: Callable[[], bool] | None = None) -> MoveResult:
+        assoc = self._ready()
+        if isinstance(assoc, AssocFailure):
+            return MoveResult(False, reason=assoc.reason, association_lost=True)
+        return move(assoc, identifier, destination, on_pending, should_cancel, self._next_id())
+
+    def get(self, identifier: Any, on_pending: Callable[[MoveProgress], None] | None = None,
+            should_cancel: Callable[[], bool] | None = None) -> MoveResult:
+        assoc = self._ready()
+        if isinstance(assoc, AssocFailure):
+            return MoveResult(False, reason=assoc.reason, association_lost=True)
+        return get(assoc, identifier, on_pending, should_cancel, self._next_id())
+
+    def _store(self, event: evt.Event) -> int:
+        assert self.on_store is not None
+        request: Any = event.request
+        buffer = request.DataSet.getbuffer()
+        try:
+            return self.on_store(Received(
+                str(request.AffectedSOPClassUID), str(request.AffectedSOPInstanceUID),
+                str(event.context.transfer_syntax), str(event.assoc.acceptor.ae_title).strip(),
+                buffer,
+            ))
+        finally:
+            buffer.release()
+
+
+def connect(
+    peer: Peer, contexts: list[str], on_store: Callable[[Received], int] | None = None,
+    storage_classes: list[str] | None = None,
+) -> Session:
+    """A session with `peer` (not yet associated). The one place tests patch."""
+    return Session(peer, contexts, on_store, storage_classes)
+
+
+def find_once(peer: Peer, identifier: Any) -> FindResult:
+    """One Study Root C-FIND on its own association (a probe, a one-off look-up)."""
+    with connect(peer, [STUDY_ROOT_FIND]) as session:
+        return session.find(identifier)
