@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,6 +10,7 @@ from django.core.paginator import Paginator
 from django.db.models import Max
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET
 
@@ -28,6 +30,7 @@ from doseport.auth import VIEWER, role_required
 from doseport.examples import send_example
 
 PAGE_SIZE = 50
+LIVE_WINDOW = dt.timedelta(minutes=10)
 # Column key -> header; the keys of SORTS sort, the others do not.
 COLUMNS = {
     "date": "Date", "modality": "Modality", "accession": "Accession",
@@ -143,14 +146,29 @@ def study_list(request: HttpRequest) -> HttpResponse:
     return render(request, "dose/studies.html", context)
 
 
+def _still_arriving(study: Study) -> bool:
+    """Objects of a study that was just received may follow (continued reports, the other
+    dose objects of the exam): its page follows it for LIVE_WINDOW."""
+    return study.updated_at > timezone.now() - LIVE_WINDOW
+
+
 @require_GET
 @role_required(VIEWER)
 def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    since = parse_datetime(request.GET.get("since") or "")
+    if since is not None and request.headers.get("HX-Request"):
+        current = get_object_or_404(Study.objects.only("updated_at"), pk=pk)
+        if current.updated_at <= since and _still_arriving(current):
+            return HttpResponse(status=204)  # unchanged: htmx leaves the page as it is
     study = get_object_or_404(with_summary(studies_for_export(Study.objects.filter(pk=pk))))
     data = study_to_dict(study)
-    return render(request, "dose/study.html", {
+    context = {
         "study": study, "data": data, "headline": headline(study),
         "totals": total_rows(data["totals"]),
         "objects": dose_objects(study),
         "related": list(related_studies(study)),
-    })
+        "live": _still_arriving(study),
+    }
+    if since is not None and request.headers.get("HX-Request"):
+        return render(request, "dose/study_page.html", context)
+    return render(request, "dose/study.html", context)

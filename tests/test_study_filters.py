@@ -208,3 +208,24 @@ def test_it_refreshes_only_the_first_page(browser: Client) -> None:
         make_study(Study.CT)
     assert "data-live-url" in browser.get("/studies/").content.decode()
     assert "data-live-url" not in browser.get("/studies/", {"page": "2"}).content.decode()
+
+
+def test_it_follows_a_study_page_while_its_objects_may_still_arrive(browser: Client) -> None:
+    from django.utils import timezone
+
+    study = make_study(Study.CT, study_description="Arriving")
+    page = browser.get(f"/studies/{study.pk}/").content.decode()
+    live = re.search(r'data-live-url="([^"]+)"', page)
+    assert live, "a study received minutes ago follows new objects"
+    url = live.group(1).replace("&amp;", "&")
+    assert browser.get(url, headers={"HX-Request": "true"}).status_code == 204
+    IrradiationEvent.objects.create(study=study, dlp_mGycm=42.0, acquisition_protocol="Late")
+    study.save(update_fields=["updated_at"])  # as the import does when it merges
+    part = browser.get(url, headers={"HX-Request": "true"})
+    assert part.status_code == 200 and "Late" in part.content.decode()
+    assert "<html" not in part.content.decode()
+    # Quiet for longer than the window: the next refresh renders the page without polling.
+    Study.objects.filter(pk=study.pk).update(updated_at=timezone.now() - dt.timedelta(hours=1))
+    done = browser.get(url, headers={"HX-Request": "true"})
+    assert done.status_code == 200 and "data-live-url" not in done.content.decode()
+    assert "data-live-url" not in browser.get(f"/studies/{study.pk}/").content.decode()
