@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from pynetdicom import AE
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
+from audit.models import AuditEntry
 from nodes.models import RemoteNode, StoreNode
 from tests.conftest import REPO, doseport_cmd, free_port
 
@@ -66,6 +71,7 @@ def test_it_adds_and_lists_store_nodes(run: Run) -> None:
             "host": "127.0.0.1", "port": 11200, "status": "Unknown", "alive": None,
             "reason": "", "rtt_ms": None, "checked_at": None, "controlled": False,
             "auto_start": False, "allowed_calling_aets": ["CT1", "CT2", "CT3"],
+            "runs_on": settings.SERVER_NAME,  # the server that added it
         }
     ]
 
@@ -147,3 +153,90 @@ def test_it_tells_store_and_remote_ids_apart(run: Run, scp: int) -> None:
     assert done.returncode == 2 and "not allowed with argument" in one_line(done.stderr)
     done = run("echo", "abc")
     assert done.returncode == 2 and "invalid int value" in one_line(done.stderr)
+
+
+def test_it_edits_nodes_with_the_web_forms_rules_and_audits_it(run: Run) -> None:
+    store = StoreNode.objects.create(name="CT", ae_title="CTSTORE", port=11200, auto_start=True)
+    StoreNode.objects.create(name="MG", ae_title="MGSTORE", port=11201)
+    remote = RemoteNode.objects.create(name="PACS", ae_title="PACS", host="pacs", port=104)
+    done = run("nodes", "edit", str(store.pk), "--store", "--port", "11210", "--no-auto-start",
+               "--allow-aet", "CT1", "CT2")
+    assert done.returncode == 0, done.stderr
+    assert one_line(done.stdout) == (f"Saved store node {store.pk} 'CT' (CTSTORE@127.0.0.1:11210)"
+                                     "; changed: allowed_calling_aets, auto_start, port")
+    store.refresh_from_db()
+    assert (store.port, store.auto_start, store.allowed_calling_aet_list) == (
+        11210, False, ["CT1", "CT2"])
+    entry = AuditEntry.objects.get(action="node.edit")
+    assert entry.detail == {"port": [11200, 11210], "auto_start": [True, False],
+                            "allowed_calling_aets": ["", "CT1\nCT2"]}
+
+    for args, words in [
+        (["--port", "11201"], "Another store node already listens on this port."),
+        (["--name", "MG"], "--name: Name: another store node already has this name"),
+        (["--ae-title", "CT STORE"], "--ae-title: AE title may contain only letters"),
+        (["--calling-aet", "ME"], "--calling-aet: not a setting of store nodes"),
+        ([], "nothing to change"),
+    ]:
+        # In-process (the same parser and messages as above, without a process per case).
+        with pytest.raises(CommandError) as bad:
+            call_command("nodes", "edit", str(store.pk), "--store", *args)
+        assert bad.value.returncode == 2 and words in str(bad.value), args
+    store.refresh_from_db()
+    assert (store.name, store.port, store.ae_title) == ("CT", 11210, "CTSTORE")
+
+    done = run("nodes", "edit", str(remote.pk), "--remote", "--dimse-timeout", "30",
+               "--retrieve-method", "get")
+    assert done.returncode == 0, done.stderr
+    remote.refresh_from_db()
+    assert (remote.dimse_timeout, remote.retrieve_method) == (30, "get")
+    with pytest.raises(CommandError, match="--dimse-timeout: Response timeout must be at least"):
+        call_command("nodes", "edit", str(remote.pk), "--remote", "--dimse-timeout", "0")
+    if not RemoteNode.objects.filter(pk=store.pk).exists():
+        RemoteNode.objects.create(pk=store.pk, name="Twin", ae_title="TWIN", host="t", port=1)
+    with pytest.raises(CommandError, match="is both a store node and a remote node: add --st"):
+        call_command("nodes", "edit", str(store.pk), "--port", "1")
+
+
+def test_it_deletes_a_node_only_when_told_to_and_names_unimported_files(run: Run) -> None:
+    store = StoreNode.objects.create(name="Old", ae_title="OLD", port=11220)
+    day = Path(settings.SPOOL_DIR) / str(store.pk) / "in" / "20261201"
+    day.mkdir(parents=True)
+    (day / "1.2.3.abc.dcm").write_bytes(b"x" * 1000)
+    asked = run("nodes", "delete", str(store.pk), "--store")  # no terminal to ask on
+    assert asked.returncode == 2
+    line = one_line(asked.stderr)
+    assert f"not deleted: store node {store.pk} 'Old'" in line
+    assert "it has 1 received file(s) (0.0 MB) not imported yet; add --yes" in line
+    assert StoreNode.objects.filter(pk=store.pk).exists()
+
+    done = run("nodes", "delete", str(store.pk), "--store", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert one_line(done.stdout).startswith(f"Deleted store node {store.pk} 'Old'")
+    assert f"`doseport store sweep {store.pk}` queues them" in one_line(done.stderr)
+    assert not StoreNode.objects.filter(pk=store.pk).exists()
+    assert AuditEntry.objects.filter(action="node.delete",
+                                     target=f"store node {store.pk} Old").exists()
+
+    remote = RemoteNode.objects.create(name="Gone", ae_title="GONE", host="pacs", port=104)
+    done = run("nodes", "delete", str(remote.pk), "--remote", "--yes")
+    assert done.returncode == 0 and not RemoteNode.objects.exists()
+    missing = run("nodes", "delete", str(remote.pk), "--remote", "--yes")
+    assert missing.returncode == 2 and "no remote node with id" in one_line(missing.stderr)
+
+
+def test_it_assigns_a_store_node_to_a_server(run: Run) -> None:
+    done = run("nodes", "add-store", "--name", "B store", "--ae-title", "BSTORE", "--port",
+               "11201", "--runs-on", "server-b")
+    assert done.returncode == 0, done.stderr
+    node = StoreNode.objects.get(name="B store")
+    assert node.runs_on == "server-b"
+    moved = run("nodes", "edit", str(node.pk), "--store", "--runs-on", "server-a.example")
+    assert moved.returncode == 0, moved.stderr
+    node.refresh_from_db()
+    assert node.runs_on == "server-a.example"
+    bad = run("nodes", "edit", str(node.pk), "--store", "--runs-on", "b;rm -rf")
+    assert bad.returncode == 2
+    assert "--runs-on" in one_line(bad.stderr) and "not a server name" in bad.stderr
+    node.refresh_from_db()
+    assert node.runs_on == "server-a.example"
