@@ -23,6 +23,7 @@ ACTIONS: dict[str, str] = {
     "node.delete": "node deleted",
     "node.start": "store node started",
     "node.stop": "store node stopped",
+    "node.probe": "remote node probed",
     "delete_settings.edit": "delete settings changed",
     "user.add": "user added",
     "user.role": "user role changed",

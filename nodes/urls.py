@@ -23,5 +23,6 @@ urlpatterns = [
     path("dicom/<kind:kind>/<int:pk>/delete/", views.node_delete, name="delete"),
     path("dicom/<kind:kind>/<int:pk>/echo/", views.node_echo, name="echo"),
     path("dicom/<kind:kind>/<int:pk>/panel/", views.node_panel, name="panel"),
+    path("dicom/remote/<int:pk>/probe/", views.node_probe, name="probe"),
     path("dicom/delete-settings/", views.delete_settings, name="delete_settings"),
 ]

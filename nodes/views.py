@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.db.models import ProtectedError, RestrictedError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 import audit
@@ -14,6 +15,8 @@ from nodes import services
 from nodes.forms import DeleteSettingsForm, RemoteNodeForm, StoreNodeForm, typed_port_warning
 from nodes.models import DeleteSettings, RemoteNode, StoreNode
 from nodes.tasks import queue_echo
+from qr import probe
+from qr.tasks import probe_task
 from store import control
 
 FORMS: dict[str, type[StoreNodeForm] | type[RemoteNodeForm]] = {
@@ -30,6 +33,7 @@ def _page_context(request: HttpRequest) -> dict[str, object]:
         "remotes": list(RemoteNode.objects.all()),
         "move_destinations": stores,
         "host_name": services.this_host_name(),
+        "server_name": settings.SERVER_NAME,  # DOSEPORT_SERVER_NAME: which nodes run here
         "request_host": request.get_host().rsplit(":", 1)[0],
     }
 
@@ -130,6 +134,10 @@ def _apply_auto_start_change(
 def node_delete(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     node = services.get_node_or_404(kind, pk)
     name = node.name
+    if isinstance(node, StoreNode):
+        held = _unimported_before_delete(request, node)
+        if held is not None:
+            return held
     try:
         node.delete()
     except (ProtectedError, RestrictedError) as exc:
@@ -145,6 +153,27 @@ def node_delete(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     return redirect("nodes:dicom")
 
 
+def _unimported_before_delete(request: HttpRequest, node: StoreNode) -> HttpResponse | None:
+    """A store node with received files not imported yet (store/sweep.py) is deleted only
+    when the user says so; "import first" queues them and keeps the node."""
+    from store import sweep
+
+    choice = request.POST.get("pending", "")
+    if choice == "delete":
+        return None
+    count, size = sweep.pending(node.pk)
+    if not count:
+        return None
+    if choice == "import":
+        queued = sum(sweep.sweep(node.pk, min_age_s=0).values())
+        messages.info(request, f"Queued {queued} files of {node.name} for import; delete the "
+                      "node once they are imported.")
+        return redirect("nodes:dicom")
+    return render(request, "nodes/node_delete_confirm.html", {
+        "node": node, "pending_count": count, "pending_mb": f"{size / 1e6:.1f}",
+    })
+
+
 @require_POST
 @role_required(IMPORTER)
 def node_echo(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
@@ -152,6 +181,19 @@ def node_echo(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     queue_echo(node)
     if request.headers.get("HX-Request"):
         return panel_response(request, kind, pk)
+    return redirect("nodes:dicom")
+
+
+@require_POST
+@role_required(IMPORTER)
+def node_probe(request: HttpRequest, pk: int) -> HttpResponse:
+    """Queue a probe of a remote node (a few C-FINDs in the worker, qr.probe)."""
+    node = get_object_or_404(RemoteNode, pk=pk)
+    probe.request_probe(node)
+    audit.record("node.probe", node, request=request)
+    probe_task(node.pk)
+    if request.headers.get("HX-Request"):
+        return panel_response(request, services.REMOTE, pk)
     return redirect("nodes:dicom")
 
 

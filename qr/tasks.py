@@ -21,6 +21,14 @@ def move_task(move_id: int) -> str:
     return jobs.execute_move(move_id)
 
 
+@db_task()
+def probe_task(node_id: int) -> bool | None:
+    """Probe a remote node (qr.probe); None when the node is gone."""
+    from qr.probe import probe_by_id
+
+    return probe_by_id(node_id)
+
+
 @db_periodic_task(crontab(minute="*"))
 def scheduled_queries_task() -> int:
     queries = jobs.due_schedules(timezone.now())

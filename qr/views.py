@@ -13,7 +13,7 @@ import audit
 from doseport.auth import IMPORTER, role_required
 from nodes.models import RemoteNode, StoreNode
 from nodes.tasks import queue_echo
-from qr import jobs, tasks
+from qr import jobs, tasks, words
 from qr.forms import HistoryFilter, QueryForm, ScheduleForm
 from qr.models import Move, Query, QueryImage, QuerySeries, QueryStudy, ScheduledQuery, Status
 
@@ -67,9 +67,11 @@ def _tree(query: Query) -> QuerySet[QueryStudy]:
 def _live_context(query: Query) -> dict[str, object]:
     move = query.latest_move()
     polling = not query.done or (move is not None and not move.done)
+    summary = query.summary() if query.done else None
     return {
         "query": query, "move": move, "polling": polling,
-        "summary": query.summary() if query.done else None,
+        "summary": summary, "hints": words.hints(query, summary),
+        "sentence": words.sentence(query.params, query.remote_name),
         "studies": _tree(query) if query.done else None,
         "stores": StoreNode.objects.all(),
     }
