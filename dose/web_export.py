@@ -17,6 +17,7 @@ import dataclasses
 import datetime as dt
 import io
 import json
+import operator
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ import xlsxwriter
 from django.db.models import Count, Max, Q, Sum
 
 from dose.export import CSV_COLUMNS, STUDY_COLUMNS, csv_rows, primed
-from dose.export_prefetch import iter_export_dicts as iter_study_dicts
+from dose.export_rows import iter_export_dicts as iter_study_dicts
 from dose.models import Study
 from dose.queries import StudyFilter, filter_studies, summary_expressions
 from dose.serialize import EVENT_COMMON, EVENT_CT, EVENT_MG, EVENT_NM, EVENT_PROJECTION
@@ -157,6 +158,11 @@ def export_size(flt: StudyFilter) -> ExportSize:
     })
 
 
+# Keys whose values are structures (written as compact JSON text).
+STRUCTURED_KEYS = frozenset({"xray_sources", "filters", "dose_check", "accumulated_agd_mGy",
+                             "accumulated_agd_by_side_mGy"})
+
+
 def _text(value: Any) -> Any:
     """A cell value: None stays None (an empty cell), structures become compact JSON."""
     if isinstance(value, dict | list):
@@ -184,19 +190,35 @@ class Sheet:
     rows: Callable[[dict[str, Any]], Iterator[list[Any]]]
 
 
+def _picker(keys: tuple[str, ...]) -> Callable[[dict[str, Any]], list[Any]]:
+    """The values of `keys` from a dict as cells: one itemgetter call, then JSON text only
+    where a structure may be (xray_sources, filters, dose_check, AGD by side)."""
+    get = operator.itemgetter(*keys)
+    structured = [i for i, key in enumerate(keys) if key in STRUCTURED_KEYS]
+
+    def pick(values: dict[str, Any]) -> list[Any]:
+        cells = list(get(values)) if len(keys) > 1 else [get(values)]
+        for i in structured:
+            cells[i] = _text(cells[i])
+        return cells
+
+    return pick
+
+
 def event_sheet(modality: str, identity: bool) -> Sheet:
     totals = TOTALS_BY_MODALITY[modality]
     keys = EVENT_KEYS_BY_MODALITY[modality]
     header = [*STUDY_COLUMNS, *(IDENTITY_COLUMNS if identity else ()), *totals,
               "event_number", *keys]
+    pick_totals, pick_event = _picker(totals), _picker(keys)
 
     def rows(study: dict[str, Any]) -> Iterator[list[Any]]:
-        fixed = _study_cells(study, identity) + [_text(study["totals"].get(k)) for k in totals]
+        fixed = _study_cells(study, identity) + pick_totals(study["totals"])
         events = study["events"]
         if not events:
             yield fixed
         for number, event in enumerate(events, start=1):
-            yield fixed + [number] + [_text(event.get(k)) for k in keys]
+            yield [*fixed, number, *pick_event(event)]
 
     return Sheet(modality, header, rows)
 
@@ -210,10 +232,12 @@ def study_sheet(modality: str, identity: bool, most_events: int) -> Sheet:
     groups = min(most_events, (XLSX_MAX_COLUMNS - len(fixed_header)) // len(keys))
     header = fixed_header + [f"E{i} {key}" for i in range(1, groups + 1) for key in keys]
 
+    pick_totals, pick_event = _picker(totals), _picker(keys)
+
     def rows(study: dict[str, Any]) -> Iterator[list[Any]]:
-        row = _study_cells(study, identity) + [_text(study["totals"].get(k)) for k in totals]
+        row = _study_cells(study, identity) + pick_totals(study["totals"])
         for event in study["events"][:groups]:
-            row += [_text(event.get(k)) for k in keys]
+            row += pick_event(event)
         yield row + [None] * (len(header) - len(row))  # every CSV row as wide as the header
 
     return Sheet(modality, header, rows)
@@ -265,9 +289,9 @@ def write_csv_sheet(sheet: Sheet, flt: StudyFilter, out: IO[str], counter: Count
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(sheet.header)
     for study in primed(iter_study_dicts(flt)):
-        for row in sheet.rows(study):
-            writer.writerow([_csv_cell(v) for v in row])
-            counter.add()
+        rows = list(sheet.rows(study))  # csv writes None as an empty field
+        writer.writerows(rows)
+        counter.add(len(rows))
 
 
 def write_event_csv(spec: ExportSpec, out: IO[str], counter: Counter) -> None:
@@ -276,9 +300,9 @@ def write_event_csv(spec: ExportSpec, out: IO[str], counter: Counter) -> None:
     writer.writerow(CSV_COLUMNS + (IDENTITY_COLUMNS if spec.identity else ()))
     for study in primed(iter_study_dicts(spec.flt)):
         extra = [_csv_cell(study.get(k)) for k in IDENTITY_COLUMNS] if spec.identity else []
-        for row in csv_rows(study):
-            writer.writerow(row + extra)
-            counter.add()
+        rows = [row + extra for row in csv_rows(study)]
+        writer.writerows(rows)
+        counter.add(len(rows))
 
 
 def _text_stream(out: IO[bytes]) -> io.TextIOWrapper:
@@ -309,17 +333,32 @@ def write_csv_export(spec: ExportSpec, out: IO[bytes], counter: Counter) -> None
                 text.detach()
 
 
-def _xlsx_row(ws: Any, index: int, row: list[Any]) -> None:
-    """Numbers as numbers, text as text (never a formula or a link), None as nothing."""
-    for col, value in enumerate(row):
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            ws.write_boolean(index, col, value)
-        elif isinstance(value, int | float):
-            ws.write_number(index, col, value)
-        else:
-            ws.write_string(index, col, str(value))
+RowWriter = Callable[[int, list[Any]], None]
+
+
+def xlsx_row_writer(ws: Any) -> RowWriter:
+    """Writes a row of pre-converted cells: numbers as numbers, text as text (never a
+    formula or a link: the workbook's options), None as nothing. Dispatches on the exact
+    class first (str and float are nearly all cells) through bound methods."""
+    write_string, write_number, write_boolean = ws.write_string, ws.write_number, ws.write_boolean
+
+    def write(index: int, row: list[Any]) -> None:
+        for col, value in enumerate(row):
+            if value is None:
+                continue
+            cls = value.__class__
+            if cls is str:
+                write_string(index, col, value)
+            elif cls is float or cls is int:
+                write_number(index, col, value)
+            elif cls is bool:
+                write_boolean(index, col, value)
+            elif isinstance(value, int | float):
+                write_number(index, col, value)
+            else:
+                write_string(index, col, str(value))
+
+    return write
 
 
 def write_xlsx_export(spec: ExportSpec, out: IO[bytes], counter: Counter) -> None:
@@ -334,12 +373,13 @@ def write_xlsx_export(spec: ExportSpec, out: IO[bytes], counter: Counter) -> Non
             ws = workbook.add_worksheet(sheet.name)
             ws.write_row(0, 0, sheet.header, bold)
             ws.freeze_panes(1, 0)
-            index = 1
+            write, rows_of, index = xlsx_row_writer(ws), sheet.rows, 1
             for study in primed(iter_study_dicts(flt)):
-                for row in sheet.rows(study):
-                    _xlsx_row(ws, index, row)
+                first = index
+                for row in rows_of(study):
+                    write(index, row)
                     index += 1
-                    counter.add()
+                counter.add(index - first)
     finally:
         workbook.close()
 
