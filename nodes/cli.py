@@ -74,6 +74,23 @@ def save_validated(node: StoreNode | RemoteNode) -> None:
     node.save()
 
 
+def server_arg(value: str) -> str:
+    """--runs-on (an argparse type): a server name, or this server when empty."""
+    import argparse
+
+    from django.conf import settings
+
+    from doseport.queue import SERVER_NAME_RE
+
+    name = value.strip() or str(settings.SERVER_NAME)
+    if not SERVER_NAME_RE.match(name):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a server name: 1 to 64 letters, digits, '.', '_' or '-' "
+            "(the DOSEPORT_SERVER_NAME of the server that should run the node)"
+        )
+    return name
+
+
 def find_node(node_id: int, kind: str | None) -> StoreNode | RemoteNode:
     """A node by database id; without `kind` a remote node wins over a store node."""
     kinds = [kind] if kind else [services.REMOTE, services.STORE]
@@ -110,7 +127,7 @@ def as_dict(node: StoreNode | RemoteNode) -> dict[str, Any]:
     if isinstance(node, StoreNode):
         row.update(
             controlled=node.controlled, auto_start=node.auto_start,
-            allowed_calling_aets=node.allowed_calling_aet_list,
+            allowed_calling_aets=node.allowed_calling_aet_list, runs_on=node.runs_on,
         )
     else:
         row.update(

@@ -11,7 +11,9 @@ from lib import tls
 from nodes import validators as v
 from nodes.models import DeleteSettings, RemoteNode, StoreNode
 
-ADVANCED_STORE_FIELDS = ("controlled", "auto_start", "allowed_calling_aets", "host", "tls")
+ADVANCED_STORE_FIELDS = (
+    "controlled", "auto_start", "allowed_calling_aets", "host", "tls", "runs_on",
+)
 
 
 class TLSFieldMixin:
@@ -59,12 +61,30 @@ class StoreNodeForm(TLSFieldMixin, PortWarningMixin, forms.ModelForm):
         model = StoreNode
         fields = [
             "name", "ae_title", "port", "bind_address",
-            "controlled", "auto_start", "allowed_calling_aets", "host", "tls",
+            "controlled", "auto_start", "allowed_calling_aets", "host", "tls", "runs_on",
         ]
         widgets = {
             "allowed_calling_aets": forms.Textarea(attrs={"rows": 2, "placeholder": "any"}),
             "bind_address": forms.TextInput(attrs={"placeholder": "all interfaces"}),
         }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        runs_on = self.fields["runs_on"]
+        runs_on.widget.attrs["placeholder"] = settings.SERVER_NAME
+        runs_on.help_text = (
+            "The server whose supervisor runs this node and whose worker imports what it "
+            f"receives (DOSEPORT_SERVER_NAME). Empty = this server ({settings.SERVER_NAME})."
+        )
+        if self.instance.pk is None:
+            runs_on.initial = settings.SERVER_NAME
+
+    def clean_runs_on(self) -> str:
+        from doseport.queue import validate_server_name
+
+        value = str(self.cleaned_data.get("runs_on") or "").strip() or settings.SERVER_NAME
+        validate_server_name(value)
+        return value
 
     def basic_fields(self) -> list[forms.BoundField]:
         return [self[name] for name in self.fields if name not in ADVANCED_STORE_FIELDS]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -131,6 +132,11 @@ class StoreNode(EchoStatus):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.ae_title}:{self.port})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self._state.adding and not self.runs_on:
+            self.runs_on = settings.SERVER_NAME  # the server that creates it runs it
+        super().save(*args, **kwargs)
 
     @property
     def allowed_calling_aet_list(self) -> list[str]:

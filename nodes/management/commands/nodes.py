@@ -62,6 +62,11 @@ class Command(BaseCommand):
             "--tls", action="store_true",
             help="accept only DICOM TLS (needs DOSEPORT_TLS_CERT/KEY/CA; default: no)",
         )
+        store.add_argument(
+            "--runs-on", default="", type=cli.server_arg, metavar="SERVER",
+            help="the server (DOSEPORT_SERVER_NAME) whose supervisor runs it and whose "
+            "worker imports what it receives (default: this server)",
+        )
 
         remote = sub.add_parser("add-remote", help="add a remote query/retrieve node")
         remote.add_argument("--name", required=True, help="unique name (required)")
@@ -132,7 +137,7 @@ class Command(BaseCommand):
             controlled=options["controlled"], auto_start=options["auto_start"],
             allowed_calling_aets="\n".join(options["allow_aet"]),
             bind_address=options["bind_address"], host=options["host"],
-            tls=cli.tls_option(options["tls"]),
+            tls=cli.tls_option(options["tls"]), runs_on=options["runs_on"],
         )
         cli.save_validated(node)
         audit.record("node.add", node)
@@ -208,7 +213,7 @@ class Command(BaseCommand):
 EDITABLE = (
     "name", "ae_title", "port", "bind_address", "host", "controlled", "auto_start",
     "calling_ae_title", "retrieve_method", "use_modality_tag", "connect_timeout",
-    "acse_timeout", "dimse_timeout", "network_timeout",
+    "acse_timeout", "dimse_timeout", "network_timeout", "runs_on",
 )
 
 
@@ -239,6 +244,8 @@ def add_edit_arguments(edit: CommandParser) -> None:
                       help="store: the allowed calling AE titles (replaces the list)")
     edit.add_argument("--allow-any", action="store_true",
                       help="store: any caller may send (clears the list)")
+    edit.add_argument("--runs-on", dest="runs_on", type=cli.server_arg, metavar="SERVER",
+                      help="store: the server (DOSEPORT_SERVER_NAME) that runs it")
     edit.add_argument("--calling-aet", dest="calling_ae_title",
                       help="remote: our AE title towards it ('' = DOSEPORT_AE_TITLE)")
     edit.add_argument("--retrieve-method",
