@@ -11,7 +11,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pynetdicom import AE, evt
 from pynetdicom.association import Association
@@ -465,13 +465,16 @@ class Received:
     data: memoryview | bytes
 
 
+Result = TypeVar("Result", FindResult, MoveResult)
+
+
 class Session:
     """Requests to one remote over one association: echo, find, move, get.
 
     Opens on first use (or `open()`, which says why it could not), numbers the messages,
     and answers with small result values; the pynetdicom association stays inside this
-    module. After a lost association `close()` then `open()` (or the next request) starts
-    a new one. `connect()` makes sessions: tests replace it with an in-memory fake.
+    module. A lost association is dropped; the next request (or `open()`) starts a new
+    one. `connect()` makes sessions: tests replace it with an in-memory fake.
     """
 
     def __init__(
@@ -519,6 +522,13 @@ class Session:
             close(self._assoc)
             self._assoc = None
 
+    def accepts(self, abstract_syntax: str) -> bool:
+        """Whether the open association accepted this service (SOP class UID)."""
+        if self._assoc is None:
+            return False
+        return any(cx.abstract_syntax == abstract_syntax
+                   for cx in self._assoc.accepted_contexts)
+
     def _next_id(self) -> int:
         self._msg_id = self._msg_id % 65535 + 1
         return self._msg_id
@@ -551,7 +561,7 @@ class Session:
         assoc = self._ready()
         if isinstance(assoc, AssocFailure):
             return FindResult(False, reason=assoc.reason, association_lost=True)
-        return find(assoc, identifier, should_cancel, msg_id=self._next_id())
+        return self._checked(find(assoc, identifier, should_cancel, msg_id=self._next_id()))
 
     def move(self, identifier: Any, destination: str,
              on_pending: Callable[[MoveProgress], None] | None = None,
@@ -559,14 +569,22 @@ class Session:
         assoc = self._ready()
         if isinstance(assoc, AssocFailure):
             return MoveResult(False, reason=assoc.reason, association_lost=True)
-        return move(assoc, identifier, destination, on_pending, should_cancel, self._next_id())
+        return self._checked(
+            move(assoc, identifier, destination, on_pending, should_cancel, self._next_id())
+        )
 
     def get(self, identifier: Any, on_pending: Callable[[MoveProgress], None] | None = None,
             should_cancel: Callable[[], bool] | None = None) -> MoveResult:
         assoc = self._ready()
         if isinstance(assoc, AssocFailure):
             return MoveResult(False, reason=assoc.reason, association_lost=True)
-        return get(assoc, identifier, on_pending, should_cancel, self._next_id())
+        return self._checked(get(assoc, identifier, on_pending, should_cancel, self._next_id()))
+
+    def _checked(self, result: Result) -> Result:
+        """A lost association is gone for good: drop it so the next request re-associates."""
+        if result.association_lost:
+            self.close()
+        return result
 
     def _store(self, event: evt.Event) -> int:
         assert self.on_store is not None

@@ -11,12 +11,11 @@ spooled object without an import record.
 from __future__ import annotations
 
 import logging
-from io import BytesIO
 from pathlib import Path
-from typing import Any, cast
 
 from django.conf import settings
 
+from lib.dicom import Received
 from qr.models import Move
 from store.spool import Spool
 from store.wire import OUT_OF_RESOURCES, PREAMBLE, SUCCESS, file_meta_bytes
@@ -56,20 +55,14 @@ class GetReceiver:
     def storage_classes(self) -> list[str]:
         return GET_STORAGE_CLASSES
 
-    def handle(self, event: Any) -> int:
+    def handle(self, received: Received) -> int:
         """C-STORE sub-operation: durable spool write, then the answer; import comes later."""
-        request = event.request
-        sop_uid = str(request.AffectedSOPInstanceUID)
+        sop_uid = received.sop_instance_uid
         try:
-            data = cast(BytesIO, request.DataSet).getbuffer()
             header = PREAMBLE + file_meta_bytes(
-                str(request.AffectedSOPClassUID), sop_uid, str(event.context.transfer_syntax),
-                str(event.assoc.acceptor.ae_title).strip(),
+                received.sop_class_uid, sop_uid, received.transfer_syntax, received.source_ae,
             )
-            try:
-                path = self.spool.write((header, data), sop_uid)
-            finally:
-                data.release()
+            path = self.spool.write((header, received.data), sop_uid)
         except OSError as exc:
             logger.error("retrieve %s: cannot spool C-GET object %s: %s", self.move.pk, sop_uid,
                          exc)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from pydicom import Dataset
 
@@ -70,7 +69,7 @@ def _image_key(study_uid: str, row: QuerySeries, image: QueryImage) -> Dataset:
 
 
 class Mover:
-    """Holds the move's association and counters; writes progress at most every 0.25 s."""
+    """Holds the move's lib.dicom session and counters; writes progress at most every 0.25 s."""
 
     def __init__(self, move: Move) -> None:
         self.move = move
@@ -79,44 +78,36 @@ class Mover:
             raise MoveStopped(Status.FAILED, "the remote node was deleted")
         self.remote = remote
         self.peer = remote.peer()
-        self.assoc: Any = None
         self.cancel = CancelCheck(move)
-        self.msg_id = 0
         self.base = dicom.MoveProgress()
         self.last_write = 0.0
         self.receiver = GetReceiver(move) if move.method == "get" else None
         self.lost = ""  # why the association was last lost, if it was
-
-    def open(self) -> None:
-        if self.assoc is not None and self.assoc.is_established:
-            return
         if self.receiver is not None:
-            assoc = dicom.open_get_association(
-                self.peer, self.receiver.storage_classes(), self.receiver.handle
+            self.session = dicom.connect(
+                self.peer, [dicom.STUDY_ROOT_GET], on_store=self.receiver.handle,
+                storage_classes=self.receiver.storage_classes(),
             )
         else:
-            assoc = dicom.open_association(self.peer, [dicom.STUDY_ROOT_MOVE])
-        if isinstance(assoc, dicom.AssocFailure):
-            self.assoc = None
-            raise MoveStopped(Status.FAILED, f"cannot associate with the remote: {assoc.reason}")
-        dicom.quick_ack(assoc)
-        self.assoc = assoc
+            self.session = dicom.connect(self.peer, [dicom.STUDY_ROOT_MOVE])
+
+    def open(self) -> None:
+        failure = self.session.open()
+        if failure is not None:
+            raise MoveStopped(Status.FAILED, f"cannot associate with the remote: {failure.reason}")
 
     def close(self) -> None:
-        if self.assoc is not None:
-            dicom.close(self.assoc)
-            self.assoc = None
+        self.session.close()
 
     def send(self, req: Request) -> dicom.MoveResult:
         self.open()
-        self.msg_id = self.msg_id % 65535 + 1
         self.move.requests += 1
         if self.receiver is not None:
-            result = dicom.get(self.assoc, req.ds, self.progress, self.cancel, self.msg_id)
+            result = self.session.get(req.ds, self.progress, self.cancel)
             self.receiver.import_received()
         else:
-            result = dicom.move(self.assoc, req.ds, self.move.destination_aet, self.progress,
-                                self.cancel, self.msg_id)
+            result = self.session.move(req.ds, self.move.destination_aet, self.progress,
+                                       self.cancel)
         if result.association_lost:
             self.lost = result.reason
         self.progress(dicom.MoveProgress(), force=True)

@@ -46,47 +46,41 @@ class CancelCheck:
 
 
 class FindSession:
-    """Holds the query's association; re-opens it once if the remote drops it."""
+    """The query's lib.dicom session; re-associates once if the remote drops it."""
 
     def __init__(self, query: Query, peer: dicom.Peer) -> None:
         self.query = query
         self.peer = peer
-        self.assoc: Any = None
+        self.session = dicom.connect(peer, [dicom.STUDY_ROOT_FIND])
         self.cancel = CancelCheck(query)
-        self.msg_id = 0
 
     def __enter__(self) -> FindSession:
         self._open()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.assoc is not None:
-            dicom.close(self.assoc)
-            self.assoc = None
+        self.session.close()
 
     def _open(self) -> None:
-        assoc = dicom.open_association(self.peer, [dicom.STUDY_ROOT_FIND])
-        if isinstance(assoc, dicom.AssocFailure):
-            raise QueryStopped(f"cannot query {self.peer.ae_title}: {assoc.reason}")
-        dicom.quick_ack(assoc)
-        self.assoc = assoc
+        failure = self.session.open()
+        if failure is not None:
+            raise QueryStopped(f"cannot query {self.peer.ae_title}: {failure.reason}")
 
     def find(self, identifier: Dataset, what: str) -> list[Dataset]:
         """Matches for one C-FIND; errors are recorded on the query and yield what arrived."""
         if self.cancel():
             raise QueryStopped("cancelled by the user", cancelled=True)
         for attempt in (1, 2):
-            self.msg_id = self.msg_id % 65535 + 1
             self.query.find_count += 1
-            result = dicom.find(self.assoc, identifier, self.cancel, msg_id=self.msg_id)
+            result = self.session.find(identifier, self.cancel)
             if result.cancelled:
                 raise QueryStopped("cancelled by the user", cancelled=True)
             if result.ok:
                 return result.matches
             self.query.add_error(f"C-FIND {what}: {result.reason}")
-            if not result.association_lost and self.assoc.is_established:
+            if not result.association_lost and self.session.is_open:
                 return result.matches
-            dicom.close(self.assoc)
+            self.session.close()
             self._open()
             if attempt == 2:
                 return result.matches

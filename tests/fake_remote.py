@@ -115,6 +115,7 @@ class FakeRemote:
         self.drop_series_once: set[str] = set()
         self.sub_op_delay = 0.0
         self.die_after: int | None = None
+        self.up = False  # an in-memory fake "listens" (tests.fake_remote.in_memory)
         self.sub_ops = 0
         self.finds: list[Dataset] = []
         self.moves: list[Dataset] = []
@@ -328,6 +329,90 @@ class FakeRemote:
         objs = self.retrieve_matches(q)
         yield len(objs)
         yield from self._sub_ops(event, objs, self._status_for(q))
+
+
+class MemorySession:
+    """lib.dicom.Session answered in memory from a FakeRemote's objects and misbehaviours
+    (C-FIND and C-ECHO; retrieves need the real SCP). Counts associations like the SCP."""
+
+    def __init__(self, fake: FakeRemote, peer: Any) -> None:
+        self.fake = fake
+        self.peer = peer
+        self.associated = False
+
+    def __enter__(self) -> MemorySession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def is_open(self) -> bool:
+        return self.associated
+
+    def open(self) -> Any:
+        from lib.dicom import AssocFailure
+
+        if self.associated:
+            return None
+        if not self.fake.up:
+            return AssocFailure(f"connection refused by {self.peer.host}:{self.peer.port} "
+                                "(nothing listening on that port)")
+        with self.fake.lock:
+            self.fake.associations += 1
+        self.associated = True
+        return None
+
+    def close(self) -> None:
+        if self.associated:
+            self.associated = False
+            with self.fake.lock:
+                self.fake.released += 1
+
+    def echo(self) -> Any:
+        from lib.dicom import EchoResult
+
+        failure = self.open()
+        return EchoResult(False, reason=failure.reason) if failure else EchoResult(True, 0.0)
+
+    def find(self, identifier: Dataset, should_cancel: Any = None) -> Any:
+        from lib.dicom import CANCEL, FindResult
+
+        failure = self.open()
+        if failure is not None:
+            return FindResult(False, reason=failure.reason, association_lost=True)
+        with self.fake.lock:
+            self.fake.finds.append(identifier)
+        matches: list[Dataset] = []
+        for ds in self.fake.find_matches(identifier):
+            if should_cancel is not None and should_cancel():
+                with self.fake.lock:
+                    self.fake.cancelled += 1
+                return FindResult(False, matches, CANCEL, cancelled=True)
+            matches.append(ds)
+        return FindResult(True, matches, 0x0000)
+
+    def move(self, *args: Any, **kw: Any) -> Any:
+        raise NotImplementedError("retrieves run against the real SCP (FakeRemote.start)")
+
+    get = move
+
+
+def in_memory(fake: FakeRemote, monkeypatch: Any) -> FakeRemote:
+    """Serve `fake` through lib.dicom's seam without a network: sessions with its port are
+    MemorySessions (others still connect for real)."""
+    from lib import dicom
+
+    real = dicom.connect
+
+    def connect(peer: Any, contexts: list[str], *args: Any, **kw: Any) -> Any:
+        if peer.port == fake.port and peer.host == "127.0.0.1":
+            return MemorySession(fake, peer)
+        return real(peer, contexts, *args, **kw)
+
+    fake.up = True
+    monkeypatch.setattr(dicom, "connect", connect)
+    return fake
 
 
 class StoreSCP:

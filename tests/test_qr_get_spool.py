@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from pydicom import dcmread
 
+from lib.dicom import Received
 from qr.getstore import GetReceiver, spool_for
 from store.spool import node_spool_dir
 from tests.builders.rdsr import build_ct_rdsr, header_for
@@ -22,15 +23,10 @@ EXPLICIT = "1.2.840.10008.1.2.1"
 NODE_ID = 987654  # a spool no other test uses
 
 
-def _event(ds: Any) -> Any:
-    request = SimpleNamespace(
-        AffectedSOPInstanceUID=ds.SOPInstanceUID, AffectedSOPClassUID=ds.SOPClassUID,
-        DataSet=BytesIO(encode_dataset(ds)),
-    )
-    return SimpleNamespace(
-        request=request, context=SimpleNamespace(transfer_syntax=EXPLICIT),
-        assoc=SimpleNamespace(acceptor=SimpleNamespace(ae_title="PACS  ")),
-    )
+def _event(ds: Any) -> Received:
+    """What lib.dicom's session hands the receiver for one C-GET sub-operation."""
+    return Received(str(ds.SOPClassUID), str(ds.SOPInstanceUID), EXPLICIT, "PACS",
+                    BytesIO(encode_dataset(ds)).getbuffer())
 
 
 @pytest.fixture

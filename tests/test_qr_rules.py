@@ -23,6 +23,7 @@ from tests.fake_remote import (
     SC,
     FakeRemote,
     Obj,
+    in_memory,
     kept,
     reasons,
     remote_node,
@@ -34,7 +35,9 @@ Run = Callable[..., tuple[Query, FakeRemote]]
 
 
 @pytest.fixture
-def run(db: Any) -> Iterator[Run]:
+def run(db: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Run]:
+    """Run a query against a fake remote served in memory through lib.dicom's seam (the
+    tests at the end of this file and test_qr_seam.py use the real SCP on a port)."""
     fakes: list[FakeRemote] = []
 
     def go(objs: list[Obj], setup: Callable[[FakeRemote], None] | None = None,
@@ -42,7 +45,7 @@ def run(db: Any) -> Iterator[Run]:
         fake = FakeRemote(objs)
         if setup:
             setup(fake)
-        fakes.append(fake.start())
+        fakes.append(in_memory(fake, monkeypatch))
         remote = remote_node(fake, **(node or {}))
         params = QueryParams(date_from=DAY, date_until=DAY, **kw).normalized()
         query = new_query(remote, None, params)

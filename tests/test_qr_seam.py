@@ -1,15 +1,16 @@
-"""lib.dicom find/move on a real loopback peer: DICOM trouble comes back as a result."""
+"""lib.dicom's session on a real loopback peer: DICOM trouble comes back as a result value,
+and no pynetdicom association leaves lib/dicom.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import re
+from pathlib import Path
 
 from pydicom import Dataset
-from pynetdicom.association import Association
 
 from lib import dicom
-from tests.fake_remote import FakeRemote, series_of
+from tests.conftest import REPO, free_port
+from tests.fake_remote import RDSR, FakeRemote, StoreSCP, series_of
 
 
 def study_key() -> Dataset:
@@ -19,33 +20,73 @@ def study_key() -> Dataset:
     return ds
 
 
-@contextmanager
-def associated(model: str) -> Iterator[Association]:
-    """An association with a loopback fake remote; the remote stops at the end."""
-    fake = FakeRemote(series_of("1.2.3.1", "CT", 1)).start()
-    try:
-        peer = dicom.Peer(ae_title=fake.ae_title, host="127.0.0.1", port=fake.port,
-                          calling_ae_title="DPQUERY")
-        assoc = dicom.open_association(peer, [model])
-        assert not isinstance(assoc, dicom.AssocFailure), assoc.reason
-        yield assoc
-    finally:
-        fake.stop()
+def peer(port: int) -> dicom.Peer:
+    return dicom.Peer(ae_title="FAKEPACS", host="127.0.0.1", port=port,
+                      calling_ae_title="DPQUERY", dimse_timeout=10)
 
 
-def test_it_reports_a_find_on_a_released_association_instead_of_raising() -> None:
-    with associated(dicom.STUDY_ROOT_FIND) as assoc:
-        found = dicom.find(assoc, study_key())
-        assert found.ok and len(found.matches) == 1
-        dicom.close(assoc)
-        result = dicom.find(assoc, study_key())
-    assert not result.ok and result.association_lost and result.matches == []
-    assert result.reason.startswith("C-FIND failed: ")
+def test_it_runs_several_requests_on_one_association_and_releases_it() -> None:
+    with FakeRemote(series_of("1.2.3.1", "CT", 1)) as fake:
+        with dicom.connect(peer(fake.port), [dicom.STUDY_ROOT_FIND]) as session:
+            first, second = session.find(study_key()), session.find(study_key())
+            assert first.ok and second.ok and len(first.matches) == 1
+            assert session.is_open
+        assert not session.is_open
+        assert fake.associations == fake.released == 1 and fake.aborted == 0
 
 
-def test_it_reports_a_move_on_a_released_association_instead_of_raising() -> None:
-    with associated(dicom.STUDY_ROOT_MOVE) as assoc:
-        dicom.close(assoc)
-        result = dicom.move(assoc, study_key(), "NOWHERE")
+def test_it_says_why_it_cannot_associate_instead_of_raising() -> None:
+    session = dicom.connect(peer(free_port()), [dicom.STUDY_ROOT_FIND])
+    result = session.find(study_key())
     assert not result.ok and result.association_lost
-    assert result.reason.startswith("retrieve failed: ")
+    assert "connection refused" in result.reason
+    failure = session.open()
+    assert failure is not None and "connection refused" in failure.reason
+
+
+def test_it_re_associates_after_close() -> None:
+    with FakeRemote(series_of("1.2.3.1", "CT", 1)) as fake:
+        with dicom.connect(peer(fake.port), [dicom.STUDY_ROOT_FIND]) as session:
+            assert session.find(study_key()).ok
+            session.close()
+            assert session.find(study_key()).ok
+        assert fake.associations == fake.released == 2
+
+
+def test_it_names_a_connection_lost_mid_retrieve() -> None:
+    objs = series_of("1.2.3.1", "SR", 5, sop_class=RDSR)
+    with StoreSCP() as scp, FakeRemote(
+        objs, destinations={"DPSTORE": ("127.0.0.1", scp.port)}
+    ) as fake:
+        fake.die_after = 2
+        key = Dataset()
+        key.QueryRetrieveLevel = "SERIES"
+        key.StudyInstanceUID, key.SeriesInstanceUID = "1.2.3.1", objs[0].series
+        with dicom.connect(peer(fake.port), [dicom.STUDY_ROOT_MOVE]) as session:
+            result = session.move(key, "DPSTORE")
+            assert not session.is_open
+    assert not result.ok and result.association_lost
+    assert result.reason == "connection to the remote lost during the retrieve"
+    assert len(scp.received) == 2
+
+
+ENGINE = ("session.py", "run.py", "study.py", "series.py", "select.py", "move.py",
+          "getstore.py", "jobs.py", "tasks.py", "arrivals.py")
+
+
+def test_it_keeps_associations_inside_lib_dicom() -> None:
+    """The QR engine talks to remotes only through lib.dicom's session."""
+    for name in ENGINE:
+        text = (Path(REPO) / "qr" / name).read_text()
+        for needle in (r"import pynetdicom", r"from pynetdicom", r"open_association",
+                       r"\bassoc\b", r"send_c_"):
+            assert not re.search(needle, text), f"qr/{name}: {needle}"
+
+
+def test_it_tells_which_services_the_remote_accepted() -> None:
+    with FakeRemote(series_of("1.2.3.1", "CT", 1)) as fake:
+        with dicom.connect(peer(fake.port), [dicom.STUDY_ROOT_FIND]) as session:
+            assert not session.accepts(dicom.STUDY_ROOT_FIND)  # not associated yet
+            assert session.open() is None
+            assert session.accepts(dicom.STUDY_ROOT_FIND)
+            assert not session.accepts(dicom.STUDY_ROOT_GET)  # not proposed
