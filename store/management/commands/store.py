@@ -27,7 +27,7 @@ def bounded(kind: Callable[[str], Any], low: float, high: float) -> Callable[[st
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
         if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{text} is outside {low:g}-{high:g}")
+            raise argparse.ArgumentTypeError(f"{text} is outside {low:n}-{high:n}")
         return value
     return parse
 

@@ -1,0 +1,124 @@
+"""Everything an AE needs from one place (lib/aeconfig.py): the store AE and the outgoing
+AE get every value from AEConfig, from settings or the node; `doseport store run` takes
+DCMTK-named options that reach the running node."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pynetdicom import AE
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+
+from lib import aeconfig, dicom
+from lib.aeconfig import AEConfig
+from nodes.models import RemoteNode
+from store.ae import AESettings, make_store_ae, store_run_argv, store_run_overrides
+from store.management.commands.store import bounded
+from tests.conftest import REPO, wait_for, wait_port
+from tests.store_helpers import drain, make_node
+
+FIELDS = ("ae_title", "maximum_pdu_size", "acse_timeout", "dimse_timeout", "network_timeout",
+          "connection_timeout", "maximum_associations")
+
+
+def _values(ae: AE) -> dict[str, Any]:
+    return {name: getattr(ae, name) for name in FIELDS}
+
+
+def test_it_sets_every_value_on_the_ae() -> None:
+    config = AEConfig("SOMEAE", 32768, 3.0, 4.0, 5.0, 6.0, 7)
+    ae = aeconfig.make_ae(config)
+    assert _values(ae) == {
+        "ae_title": "SOMEAE", "maximum_pdu_size": 32768, "acse_timeout": 3.0,
+        "dimse_timeout": 4.0, "network_timeout": 5.0, "connection_timeout": 6.0,
+        "maximum_associations": 7,
+    }
+
+
+def test_it_refuses_values_out_of_range() -> None:
+    with pytest.raises(ValueError, match="acse_timeout, maximum_pdu_size"):
+        AEConfig("X", 100, 0, 1, 1, 1, 1)
+    assert AEConfig("X", 4096, 1, 1, 1, 1, 1).with_overrides(acse_timeout=None).acse_timeout == 1
+
+
+@pytest.mark.django_db
+def test_it_builds_the_store_ae_from_settings_and_run_options(settings: Any) -> None:
+    settings.STORE_MAX_PDU, settings.STORE_ACSE_TIMEOUT = 65536, 11
+    settings.STORE_DIMSE_TIMEOUT, settings.STORE_NETWORK_TIMEOUT = 22, 33
+    settings.STORE_MAX_ASSOCIATIONS = 9
+    node = make_node()
+    ae = make_store_ae(AESettings.for_node(node))
+    assert _values(ae) == {
+        "ae_title": "DOSESTORE", "maximum_pdu_size": 65536, "acse_timeout": 11.0,
+        "dimse_timeout": 22.0, "network_timeout": 33.0, "connection_timeout": 10.0,
+        "maximum_associations": 9,
+    }
+    argv = store_run_argv({"max_pdu": 16384, "acse_timeout": 2.5, "dimse_timeout": None})
+    assert argv == ["--max-pdu", "16384", "--acse-timeout", "2.5"]
+    overridden = AESettings.for_node(node, **store_run_overrides(argv))
+    assert (overridden.maximum_pdu_size, overridden.acse_timeout, overridden.dimse_timeout) == (
+        16384, 2.5, 22.0)
+    assert not overridden.tls
+    node.tls = True
+    assert AESettings.for_node(node).tls
+
+
+@pytest.mark.django_db
+def test_it_builds_the_outgoing_ae_from_the_remote_node(settings: Any) -> None:
+    settings.OUTGOING_MAX_PDU = 131072
+    remote = RemoteNode(name="r", ae_title="PACS", host="127.0.0.1", port=104,
+                        calling_ae_title="ME", connect_timeout=4, acse_timeout=8,
+                        dimse_timeout=16, network_timeout=32)
+    ae = dicom.make_scu_ae(remote.peer(), [Verification])
+    assert _values(ae) == {
+        "ae_title": "ME", "maximum_pdu_size": 131072, "acse_timeout": 8.0,
+        "dimse_timeout": 16.0, "network_timeout": 32.0, "connection_timeout": 4.0,
+        "maximum_associations": 1,
+    }
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "doseport", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_it_offers_dcmtk_options_with_their_defaults() -> None:
+    help_text = " ".join(_cli("store", "--help").stdout.split())
+    for expected in ("--max-pdu BYTES", "DOSEPORT_STORE_MAX_PDU, now 4194304",
+                     "--acse-timeout SECONDS", "DOSEPORT_STORE_ACSE_TIMEOUT, now 30",
+                     "--dimse-timeout SECONDS", "DOSEPORT_STORE_DIMSE_TIMEOUT, now 60",
+                     "-q, --quiet", "-v, --verbose", "-d, --debug"):
+        assert expected in help_text, expected
+    parse = bounded(int, 4096, 16 * 1024 * 1024)
+    assert parse("16384") == 16384
+    for text, why in (("100", "100 is outside 4096-16777216"), ("x", "'x' is not a number")):
+        with pytest.raises(argparse.ArgumentTypeError, match=re.escape(why)):
+            parse(text)
+
+
+@pytest.mark.interop
+def test_it_runs_a_node_with_the_options_given(
+    spawn: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    node = make_node()
+    log = tmp_path / "node.log"
+    drain(spawn("store", "run", str(node.pk), "--max-pdu", "16384", "--acse-timeout", "7",
+                "-q"), log)
+    wait_port(node.port, timeout=20)
+    ae = AE("PROBE")
+    ae.add_requested_context(Verification)
+    assoc = ae.associate("127.0.0.1", node.port, ae_title=node.ae_title)
+    try:
+        assert assoc.is_established
+        assert assoc.acceptor.maximum_length == 16384
+    finally:
+        assoc.release()
+    wait_for(lambda: log.stat().st_size >= 0, 1)
+    assert "listening on" not in log.read_text()  # -q: warnings only
