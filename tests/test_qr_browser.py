@@ -72,6 +72,26 @@ def test_it_queries_retrieves_and_shows_the_outcome(
     until(driver, lambda d: text_of(d, "query-status") == "complete")
     assert text_of(driver, "to-retrieve") == "1"
     assert "no dose report" in text_of(driver, "excluded")
+    # In people's words: a sentence, dates, SOP class names, a hint, the reason on screen.
+    sentence = text_of(driver, "query-sentence")
+    today = dt.date.today()
+    assert sentence.startswith(f"CT studies from {today - dt.timedelta(days=1):%d %b %Y} to "
+                               f"{today:%d %b %Y} on Fake PACS")
+    assert "Dose SRs only" in text_of(driver, "query-hints")
+    tree = text_of(driver, "tree")
+    assert "X-Ray Radiation Dose SR" in tree and "1.2.840.10008" not in tree
+    assert "CT, SR" in tree
+    for width in (1400, 800):
+        driver.set_window_size(width, 1000)
+        right = driver.execute_script(
+            "return document.querySelector('#tree th:last-child').getBoundingClientRect().right")
+        inner = driver.execute_script("return document.documentElement.clientWidth")
+        assert right <= inner, width
+        assert driver.execute_script(
+            "return document.documentElement.scrollWidth") <= inner, width  # no sideways scroll
+        driver.execute_script("document.getElementById('summary').scrollIntoView(true);")
+        driver.save_screenshot(str(artifacts / f"qr_query_result_{width}.png"))
+    driver.set_window_size(1400, 1100)
 
     driver.find_element(By.ID, "retrieve").click()
     until(driver, lambda d: text_of(d, "move-status") == "complete")
@@ -86,3 +106,26 @@ def test_it_queries_retrieves_and_shows_the_outcome(
     row = driver.find_element(By.LINK_TEXT, f"Query {query.pk}").find_element(By.XPATH, "../..")
     assert "complete" in row.text and "Fake PACS" in row.text and "1 sent" in row.text
     driver.save_screenshot(str(artifacts / "qr_history.png"))
+
+
+def test_it_probes_a_remote_from_its_panel(
+    driver: WebDriver, live_server: Any, django_user_model: Any,
+    peers: tuple[FakeRemote, StoreSCP], worker: None, artifacts: Path,
+) -> None:
+    fake, _ = peers
+    node = remote_node(fake, name="Fake PACS")
+    user = django_user_model.objects.create_user("imp", password="pw-imp-123")
+    set_role(user, IMPORTER)
+    driver.get(live_server.url + "/login/")
+    fill(driver, {"username": "imp", "password": "pw-imp-123"})
+    driver.find_element(By.ID, "login-submit").click()
+    until(driver, lambda d: d.find_elements(By.ID, "nav-dicom"), 15)
+    driver.get(live_server.url + "/config/dicom/")
+    driver.find_element(By.CSS_SELECTOR, f"#remote-{node.pk} button.probe").click()
+    until(driver, lambda d: d.find_elements(By.ID, f"probe-{node.pk}"))
+    panel = driver.find_element(By.ID, f"remote-{node.pk}")
+    text = panel.text
+    assert "ModalitiesInStudy matching at study level" in text and "Suggested query options" in text
+    assert not driver.find_elements(By.ID, f"probe-pending-{node.pk}")
+    driver.execute_script("arguments[0].scrollIntoView(true);", panel)
+    panel.screenshot(str(artifacts / "probe_result.png"))

@@ -36,3 +36,9 @@ def short_uid(value: str) -> str:
 @register.simple_tag
 def probe_state(node: RemoteNode) -> str:
     return probe.probe_state(node)
+
+
+@register.filter
+def dicom_list(value: str) -> str:
+    """A multi-valued DICOM string ("CT\\SR") as "CT, SR"."""
+    return ", ".join(v for v in (value or "").split("\\") if v)
