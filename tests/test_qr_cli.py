@@ -104,6 +104,11 @@ def test_it_queries_retrieves_and_prints_json(db: Any, peers: Any) -> None:
     summary = json.loads(out)
     assert summary["to_retrieve"] == 1 and summary["per_modality"] == {"CT": 1}
     assert summary["move"]["status"] == "complete" and summary["move"]["completed"] == 1
+    # the store here is not a Doseport node: sent, never imported; the buckets add up
+    assert summary["move"]["accounting"] == {
+        "selected": 1, "imported": 0, "arrived": 0, "sent": 1, "failed": 0,
+        "not_attempted": 0, "series_not_attempted": 0,
+    }
     assert len(scp.received) == 1
     assert "retrieving series 1 of 1" in err
 
@@ -130,6 +135,8 @@ def test_it_exits_2_on_complete_with_failures(db: Any, peers: Any) -> None:
     code, out, _ = qr(str(remote.pk), str(store.pk), "-ct", "-sd", "2024-01-02")
     assert code == 2
     assert re.search(r"retrieve \d+: complete with failures; 0 sent, 1 failed", out)
+    assert ("1 selected: 0 imported, 0 arrived not imported, 0 sent not yet arrived, "
+            "1 failed, 0 not attempted") in out
 
 
 def test_it_runs_as_a_command_with_real_exit_codes(process_env: dict, peers: Any) -> None:

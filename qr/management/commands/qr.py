@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import asdict
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
@@ -14,7 +15,7 @@ import audit
 from lib.dicom import echo
 from nodes.models import RemoteNode, StoreNode
 from qr import lease
-from qr.arrivals import link_arrivals
+from qr.arrivals import Tally, link_arrivals, tally
 from qr.jobs import new_move, new_query
 from qr.models import Move, Query, Status
 from qr.move import run_move
@@ -200,6 +201,7 @@ class Command(BaseCommand):
                 "move_id": move.pk, "status": move.status, "completed": move.completed,
                 "failed": move.failed, "warning": move.warning, "expected": move.expected,
                 "arrived": move.arrived, "errors": move.errors, "message": move.message,
+                "accounting": asdict(tally(move)),
             },
         }
         if as_json:
@@ -231,5 +233,6 @@ class Command(BaseCommand):
                 f"{move['completed']} sent, {move['failed']} failed, {move['warning']} warnings, "
                 f"{move['arrived']} of {move['expected']} arrived"
             )
+            lines.append(f"  {Tally(**move['accounting']).line()}")
             lines += [f"  error: {e}" for e in move["errors"]]
         return "\n".join(lines)
