@@ -7,6 +7,8 @@ import datetime as dt
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from qr import words
 from qr.params import QueryParams
 
@@ -65,3 +67,19 @@ def test_it_hints_when_results_look_thin() -> None:
     assert words.hints(query(**ct), {"to_retrieve": 3, "excluded": {}}) == []
     assert words.hints(query(sr_only=True), {"to_retrieve": 0, "excluded": {}}) == []
     assert words.hints(query(**ct), None) == []
+
+
+@pytest.mark.django_db
+def test_the_query_page_polls_node_status_only_while_a_check_is_pending(
+    admin_client: Any,
+) -> None:
+    from nodes.models import RemoteNode, StoreNode
+
+    remote = RemoteNode.objects.create(name="PACS", ae_title="PACS", host="pacs", port=104)
+    store = StoreNode.objects.create(name="S", ae_title="S", port=11112, controlled=False)
+    page = admin_client.get("/qr/").content.decode()
+    assert "every 3s" not in page and "every 1s" not in page
+    url = f"/qr/nodes/?remote={remote.pk}&store={store.pk}"
+    assert "every 1s" not in admin_client.get(url).content.decode()
+    remote.request_echo()
+    assert 'hx-trigger="every 1s"' in admin_client.get(url).content.decode()
