@@ -322,3 +322,20 @@ def test_it_queries_over_tls(tls_settings: Pki, find_scp_tls: int) -> None:
     finally:
         dicom.close(assoc)
     assert found.ok and [str(m.StudyInstanceUID) for m in found.matches] == ["1.2.3.4"]
+
+
+@pytest.mark.django_db
+def test_it_shows_tls_on_the_node_panels(viewer: Any) -> None:
+    from django.test import Client
+    from django.urls import reverse
+
+    store = StoreNode.objects.create(name="s", ae_title="S", port=11119, tls=True)
+    remote = RemoteNode.objects.create(name="r", ae_title="P", host="h", port=104, tls=True)
+    plain = RemoteNode.objects.create(name="q", ae_title="Q", host="h", port=105)
+    client = Client()
+    client.force_login(viewer)
+    page = client.get(reverse("nodes:dicom")).content.decode()
+    assert f'<dd id="store-tls-{store.pk}">yes: only TLS callers' in page
+    assert "It must connect with DICOM TLS" in page
+    assert f'<dd id="remote-tls-{remote.pk}">yes: its certificate is checked' in page
+    assert f'<dd id="remote-tls-{plain.pk}">no</dd>' in page
