@@ -92,6 +92,9 @@ class StoreSCP:
 def setup_django(home: Path) -> None:
     os.environ["DOSEPORT_HOME"] = str(home)
     os.environ["DJANGO_SETTINGS_MODULE"] = "doseport.settings"
+    from lib.private import prepare_home
+
+    prepare_home(home)  # what `doseport` does first: the settings only read the data folder
     import django
     from django.core.management import call_command
 
