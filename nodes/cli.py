@@ -6,6 +6,7 @@ import importlib
 from typing import Any, NoReturn
 
 from django import forms
+from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser
 from django.db.models import ProtectedError, RestrictedError
@@ -16,6 +17,8 @@ from nodes.forms import RemoteNodeForm, StoreNodeForm
 from nodes.models import RemoteNode, StoreNode
 
 BAD_ARGS = 2
+# Rows deleted with a node that users need not be told about (its process bookkeeping).
+QUIET_CASCADES = ("store.StoreRuntime",)
 FORMS: dict[str, type[StoreNodeForm] | type[RemoteNodeForm]] = {
     services.STORE: StoreNodeForm, services.REMOTE: RemoteNodeForm,
 }
@@ -208,5 +211,8 @@ def delete_node(node: StoreNode | RemoteNode) -> str:
             "remove or reassign those first", returncode=1,
         ) from None
     audit.record("node.delete", f"{kind} node {pk} {name}")
-    others = {label: n for label, n in deleted.items() if label != node._meta.label and n}
-    return ", ".join(f"{n} {label.split('.')[-1]}" for label, n in sorted(others.items()))
+    quiet = {node._meta.label, *QUIET_CASCADES}
+    return ", ".join(
+        f"{n} x {apps.get_model(label)._meta.verbose_name}"
+        for label, n in sorted(deleted.items()) if n and label not in quiet
+    )

@@ -16,6 +16,7 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from audit.models import AuditEntry
 from nodes.models import RemoteNode, StoreNode
+from qr.models import ScheduledQuery
 from tests.conftest import REPO, doseport_cmd, free_port
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
@@ -219,8 +220,11 @@ def test_it_deletes_a_node_only_when_told_to_and_names_unimported_files(run: Run
                                      target=f"store node {store.pk} Old").exists()
 
     remote = RemoteNode.objects.create(name="Gone", ae_title="GONE", host="pacs", port=104)
+    kept = StoreNode.objects.create(name="Kept", ae_title="KEPT", port=11221)
+    ScheduledQuery.objects.create(name="nightly", remote=remote, store=kept)
     done = run("nodes", "delete", str(remote.pk), "--remote", "--yes")
     assert done.returncode == 0 and not RemoteNode.objects.exists()
+    assert one_line(done.stdout).endswith("; also deleted: 1 x scheduled query")
     missing = run("nodes", "delete", str(remote.pk), "--remote", "--yes")
     assert missing.returncode == 2 and "no remote node with id" in one_line(missing.stderr)
 

@@ -189,7 +189,7 @@ class Command(BaseCommand):
         if not options["yes"]:
             self.confirm(what, left)
         gone_too = cli.delete_node(node)
-        self.stdout.write(f"Deleted {what}" + (f" with {gone_too}" if gone_too else ""))
+        self.stdout.write(f"Deleted {what}" + (f"; also deleted: {gone_too}" if gone_too else ""))
         if left:
             self.stderr.write(
                 f"warning: {left}: `doseport store sweep {options['node_id']}` queues them for "
