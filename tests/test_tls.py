@@ -339,3 +339,19 @@ def test_it_shows_tls_on_the_node_panels(viewer: Any) -> None:
     assert "It must connect with DICOM TLS" in page
     assert f'<dd id="remote-tls-{remote.pk}">yes: its certificate is checked' in page
     assert f'<dd id="remote-tls-{plain.pk}">no</dd>' in page
+
+
+@pytest.mark.interop
+def test_it_records_why_a_tls_node_cannot_start_without_a_certificate(
+    spawn: Callable[..., subprocess.Popen[bytes]], settings: Any, pki: Pki
+) -> None:
+    from store.models import StoreRuntime
+
+    settings.TLS_FILES = pki.files()
+    node = make_node(tls=True)
+    proc = spawn("store", "run", str(node.pk))  # the child has no DOSEPORT_TLS_* settings
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert b"DICOM TLS is on for this node, but DOSEPORT_TLS_CERT" in output
+    assert b"Traceback" not in output
+    assert "DICOM TLS is on" in StoreRuntime.objects.get(node=node).last_error
