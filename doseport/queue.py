@@ -67,6 +67,17 @@ def parse_server_name(variable: str, raw: str) -> str:
     return name
 
 
+def validate_server_name(value: str) -> None:
+    """For forms and commands: a Django ValidationError naming the rule."""
+    from django.core.exceptions import ValidationError
+
+    if not SERVER_NAME_RE.match(value):
+        raise ValidationError(
+            f"{value!r} is not a server name: 1 to 64 letters, digits, '.', '_' or '-' "
+            "(the DOSEPORT_SERVER_NAME of the server that should run this node)"
+        )
+
+
 def this_server() -> str:
     from django.conf import settings
 
