@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -244,3 +245,22 @@ def test_it_assigns_a_store_node_to_a_server(run: Run) -> None:
     assert "--runs-on" in one_line(bad.stderr) and "not a server name" in bad.stderr
     node.refresh_from_db()
     assert node.runs_on == "server-a.example"
+
+
+def test_the_third_party_store_example_registers_a_node_doseport_never_runs(run: Run) -> None:
+    """docs/third-party-store.md's command, run as written (item 7 of issue 15)."""
+    from store.control import should_run
+
+    doc = (REPO / "docs" / "third-party-store.md").read_text()
+    line = next(x for x in doc.splitlines() if x.startswith("doseport nodes add-store "))
+    done = run(*shlex.split(line)[1:])
+    assert done.returncode == 0, done.stderr
+    node = StoreNode.objects.get()
+    assert node.controlled is False and not should_run(node, None)
+    start = run("store", "start", str(node.pk))
+    assert start.returncode != 0 and "third-party store" in start.stderr
+
+    done = run("nodes", "add-store", "--name", "Orthanc", "--ae-title", "ORTHANC",
+               "--port", "4242", "--third-party", "--host", "127.0.0.1")
+    assert done.returncode == 0, done.stderr
+    assert StoreNode.objects.get(name="Orthanc").controlled is False
