@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -70,6 +70,14 @@ def _imported(files: list[Path]) -> bool:
     return len(records) == len(files) and all(r.outcome == Outcome.IMPORTED for r in records)
 
 
+def _running(node: StoreNode) -> Callable[[], bool]:
+    return lambda: StoreRuntime.for_node(node).is_running
+
+
+def _all_imported(files: list[Path]) -> Callable[[], bool]:
+    return lambda: _imported(files)
+
+
 def _env_of(pid: int) -> str:
     return Path(f"/proc/{pid}/environ").read_bytes().replace(b"\0", b"\n").decode()
 
@@ -86,7 +94,7 @@ def test_it_runs_each_node_and_imports_its_objects_on_its_own_server(
         procs[f"worker-{k}"] = drain(spawn("worker", env=env), tmp_path / f"worker-{k}.log")
 
     for node, k in ((node_a, "a"), (node_b, "b")):
-        wait_for(lambda n=node: StoreRuntime.for_node(n).is_running, timeout=180, interval=0.3)
+        wait_for(_running(node), timeout=180, interval=0.3)
         runtime = StoreRuntime.for_node(node)
         assert runtime.server_name == name[k]
         assert runtime.pid is not None
@@ -97,7 +105,7 @@ def test_it_runs_each_node_and_imports_its_objects_on_its_own_server(
     _send(node_a, first["a"])
     _send(node_b, first["b"])
     for k in ("a", "b"):
-        wait_for(lambda f=first[k]: _imported(f), timeout=60, interval=0.3)
+        wait_for(_all_imported(first[k]), timeout=60, interval=0.3)
         spool = str(Path(servers[k]["DOSEPORT_HOME"]) / "spool")
         assert all(r.path.startswith(spool) for r in _records(first[k]))
 
