@@ -346,3 +346,9 @@ class Move(Job):
 
     def __str__(self) -> str:
         return f"move {self.pk} of query {self.query_id} ({self.status})"
+
+    def accounting(self) -> Any:
+        """qr.arrivals.Tally: every selected instance in one bucket (two queries)."""
+        from qr.arrivals import tally
+
+        return tally(self)

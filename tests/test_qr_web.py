@@ -152,3 +152,5 @@ def test_it_links_a_late_arrival_when_its_import_finishes(
     assert QueryImage.objects.get(sop_instance_uid=sent.SOPInstanceUID).arrival == record
     html = client.get(f"/qr/{move.query_id}/").content.decode()
     assert f"arrived: {record.get_outcome_display()}" in html
+    assert ("1 selected: 0 imported, 1 arrived not imported, 0 sent not yet arrived, "
+            "0 failed, 0 not attempted") in html

@@ -186,7 +186,8 @@ class Command(BaseCommand):
         if wait is None:
             wait = 30.0 if store.controlled else 0.0
         deadline = time.monotonic() + wait
-        while move.arrived < move.expected and time.monotonic() < deadline:
+        # wait only for what is on its way: failed and never attempted objects never come
+        while time.monotonic() < deadline and tally(move).sent:
             time.sleep(0.2)
             link_arrivals(move)
         move.refresh_from_db()
