@@ -100,3 +100,58 @@ def test_it_stops_children_of_stopped_changed_or_deleted_nodes(fake_children) ->
     node.delete()
     supervisor.supervise_once()
     assert supervisor.children == {} and proc is not None and proc.poll() is not None
+
+
+def test_it_runs_only_this_servers_nodes_and_claims_unassigned_ones(  # type: ignore[no-untyped-def]
+    fake_children, settings
+) -> None:
+    from nodes.models import StoreNode
+
+    here = make_node(name="here", auto_start=True)
+    elsewhere = make_node(name="elsewhere", auto_start=True, runs_on="another-server")
+    legacy = make_node(name="legacy", auto_start=True)
+    StoreNode.objects.filter(pk=legacy.pk).update(runs_on="")  # made before servers had names
+    assert here.runs_on == settings.SERVER_NAME  # filled at creation
+    supervisor = StoreSupervisor()
+    supervisor.supervise_once()
+    assert set(supervisor.children) == {here.pk, legacy.pk}
+    legacy.refresh_from_db()
+    assert legacy.runs_on == settings.SERVER_NAME  # claimed, once, by this server
+    runtime = StoreRuntime.for_node(here)
+    assert runtime.state == State.STARTING  # written before the child is ready
+    assert runtime.server_name == settings.SERVER_NAME
+    assert StoreRuntime.objects.filter(node=elsewhere).first() is None  # never touched
+    # Moved to another server: this one stops it and says "stopped".
+    StoreNode.objects.filter(pk=here.pk).update(runs_on="another-server")
+    supervisor.supervise_once()
+    assert set(supervisor.children) == {legacy.pk}
+    assert StoreRuntime.for_node(here).state == State.STOPPED
+    supervisor.stop_all()
+
+
+def test_it_keeps_the_reason_first_and_says_stopped_once_stopped(fake_children) -> None:  # type: ignore[no-untyped-def]
+    from django.utils import timezone
+
+    from store.supervisor import mark_stopped
+
+    node = make_node(auto_start=True)
+    supervisor = StoreSupervisor()
+    supervisor.supervise_once()
+    child = supervisor.children[node.pk]
+    StoreRuntime.objects.filter(node=node).update(
+        last_error=f"port {node.port} is in use by another program: orthanc (pid 812)",
+        last_error_at=timezone.now(),
+    )
+    assert child.proc is not None
+    child.proc.kill()  # before it was ready: a failed start
+    child.proc.wait()
+    supervisor.supervise_once()
+    runtime = StoreRuntime.for_node(node)
+    assert runtime.state == State.CRASHED
+    assert runtime.last_error.startswith(f"port {node.port} is in use by another program")
+    assert "backing off, next start in" in runtime.last_error
+    mark_stopped(node.pk)
+    runtime = StoreRuntime.for_node(node)
+    assert runtime.state == State.STOPPED
+    assert "next start" not in runtime.last_error and "stopped on request" in runtime.last_error
+    supervisor.stop_all()
