@@ -30,6 +30,7 @@ import os
 import random
 import re
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -259,11 +260,25 @@ def _time(client: Any, url: str, repeat: int) -> dict[str, Any]:
     }
 
 
+def _facts() -> dict[str, Any]:
+    """What fill() returns, read back from a database it filled earlier (--reuse)."""
+    from django.db.models import Min
+
+    from dose.models import IrradiationEvent, Study
+    from imports.models import ImportRecord
+    from nodes.models import StoreNode
+
+    first = dict(Study.objects.order_by().values_list("modality_type").annotate(Min("pk")))
+    return {"node": StoreNode.objects.get(name="node1").pk, "first": first, "counts": {
+        "studies": Study.objects.count(), "events": IrradiationEvent.objects.count(),
+        "records": ImportRecord.objects.count()}}
+
+
 def _p95(values: list[float]) -> float:
     return values[min(len(values) - 1, int(len(values) * 0.95))]
 
 
-def _urls(facts: dict[str, Any], records: int) -> dict[str, str]:
+def _urls(facts: dict[str, Any]) -> dict[str, str]:
     from dose.models import Study
     from imports.models import ImportRecord
     from qr.models import Query
@@ -272,7 +287,7 @@ def _urls(facts: dict[str, Any], records: int) -> dict[str, str]:
     first = facts["first"]
     ct = Study.objects.filter(modality_type="CT", dlp_total_mGycm__isnull=False).order_by("pk")[0]
     late_study_page = max(1, Study.objects.count() // 50 - 1)
-    late_import_page = max(1, records // 50 - 1)
+    late_import_page = max(1, facts["counts"]["records"] // 50 - 1)
     failed = ImportRecord.objects.filter(outcome="failed").order_by("-pk")[0].pk
     imported = ImportRecord.objects.filter(outcome="imported").order_by("pk")[0].pk
     return {
@@ -318,7 +333,7 @@ def _urls(facts: dict[str, Any], records: int) -> dict[str, str]:
     }
 
 
-def child(studies: int, records: int, repeat: int, only: str) -> dict[str, Any]:
+def child(studies: int, records: int, repeat: int, only: str, reuse: bool) -> dict[str, Any]:
     """Runs inside a fresh process whose environment selects the database."""
     import django
 
@@ -335,21 +350,24 @@ def child(studies: int, records: int, repeat: int, only: str) -> dict[str, Any]:
 
     # No setup_test_environment(): its per-template context copies would be timed too.
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
-    call_command("migrate", verbosity=0)
     t0 = time.perf_counter()
-    facts = fill(studies, records)
+    call_command("migrate", verbosity=0)  # on a reused database: builds new indexes
+    if reuse:
+        facts = _facts()
+    else:
+        facts = fill(studies, records)
     fill_s = time.perf_counter() - t0
-    user = User.objects.create_user("bench", password="bench-pw")
+    user, _ = User.objects.get_or_create(username="bench")
     set_role(user, "admin")
     client = Client()
     client.force_login(user)
-    urls = _urls(facts, records)
+    urls = _urls(facts)
     if only:
         urls = {k: v for k, v in urls.items() if re.search(only, k)}
     return {
         "vendor": connection.vendor,
         **facts["counts"],
-        "fill_s": round(fill_s, 1),
+        "fill_s" if not reuse else "migrate_s": round(fill_s, 1),
         "pages": {name: _time(client, url, repeat) for name, url in urls.items()},
     }
 
@@ -357,7 +375,8 @@ def child(studies: int, records: int, repeat: int, only: str) -> dict[str, Any]:
 def _run_child(env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, __file__, "--child", "--studies", str(args.studies), "--records",
-         str(args.records), "--repeat", str(args.repeat), "--only", args.only],
+         str(args.records), "--repeat", str(args.repeat), "--only", args.only,
+         *(["--reuse", "yes"] if args.reuse else [])],
         env=env, capture_output=True, text=True, timeout=3600, cwd=REPO,
     )
     if done.returncode != 0:
@@ -389,19 +408,31 @@ def main() -> None:
     parser.add_argument("--pg-url", default=database_url or PG_URL,
                         help=f"admin URL used to create/drop the scratch database "
                         f"(DATABASE_URL, else {PG_URL})")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the SQLite data folder (printed) for --reuse (removed)")
+    parser.add_argument("--reuse", default="", metavar="DIR",
+                        help="SQLite only: time the pages on the database a --keep run left in "
+                        "DIR, after migrating it (new indexes), without filling (fill)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.reuse and args.backends != "sqlite":
+        parser.error("--reuse: only with --backends sqlite")
     if args.child:
-        print(json.dumps(child(args.studies, args.records, args.repeat, args.only)))
+        print(json.dumps(child(args.studies, args.records, args.repeat, args.only,
+                               bool(args.reuse))))
         return
     base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     base["DOSEPORT_LOG_LEVEL"] = "WARNING"
     results = []
     for backend in args.backends.split(","):
-        home = tempfile.mkdtemp(prefix=f"doseport-bench-pages-{backend}-")
+        home = args.reuse or tempfile.mkdtemp(prefix=f"doseport-bench-pages-{backend}-")
         env = {**base, "DOSEPORT_HOME": home}
         if backend == "sqlite":
-            results.append(_run_child(env, args))
+            try:
+                results.append({**_run_child(env, args), "home": home})
+            finally:
+                if not (args.keep or args.reuse):
+                    shutil.rmtree(home, ignore_errors=True)
         elif backend == "postgresql":
             _pg_admin(args.pg_url, f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
             _pg_admin(args.pg_url, f"CREATE DATABASE {BENCH_DB}")
@@ -410,6 +441,7 @@ def main() -> None:
                 results.append(_run_child(env, args))
             finally:
                 _pg_admin(args.pg_url, f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+                shutil.rmtree(home, ignore_errors=True)
     print(json.dumps({"cpu_count": os.cpu_count(), "results": results}, indent=1))
 
 

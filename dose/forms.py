@@ -14,7 +14,7 @@ DOSE_INPUT = {"DX": "dap", "RF": "dap"}
 
 def dose_label(modality: str) -> str:
     """'DLP (mGy·cm)': what the dose range means for `modality`, in the unit the list shows."""
-    measure, unit = DOSE_MEASURES.get(modality.upper(), ("dose", ""))
+    measure, unit = DOSE_MEASURES.get(modality.upper(), ("Dose (choose a modality)", ""))
     if DOSE_INPUT.get(modality.upper()) == "dap":
         unit = dap_unit(settings.DAP_UNIT).label
     return f"{measure} ({unit})" if unit else measure
@@ -37,8 +37,10 @@ class StudyFilterForm(forms.Form):
     date_to = forms.DateField(
         required=False, label="to", widget=forms.DateInput(attrs={"type": "date"})
     )
-    station = forms.CharField(required=False, max_length=64, label="station name")
-    accession = forms.CharField(required=False, max_length=64, label="accession number")
+    station = forms.CharField(required=False, max_length=64, label="station name",
+                              widget=forms.TextInput(attrs={"size": 10}))
+    accession = forms.CharField(required=False, max_length=64, label="accession number",
+                                widget=forms.TextInput(attrs={"size": 12}))
     q = forms.CharField(
         required=False, max_length=256, label="description, protocol or station contains",
         widget=forms.TextInput(attrs={"type": "search", "size": 18}),

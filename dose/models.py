@@ -58,7 +58,16 @@ class Study(models.Model):
     class Meta:
         ordering = ["-study_date", "-study_time", "-id"]
         verbose_name_plural = "studies"
-        indexes = [models.Index(fields=["modality_type", "study_date"])]
+        indexes = [
+            models.Index(fields=["modality_type", "study_date"]),
+            # The Studies list (dose/queries.py): its default order newest first, the CT
+            # dose range (report totals, and which studies have none), the live refresh.
+            models.Index(fields=["study_date", "study_time", "id"],
+                         name="dose_study_newest_idx"),
+            models.Index(fields=["modality_type", "dlp_total_mGycm"],
+                         name="dose_study_ct_dlp_idx"),
+            models.Index(fields=["updated_at"], name="dose_study_updated_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.modality_type} {self.study_instance_uid}"

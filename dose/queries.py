@@ -121,11 +121,12 @@ def _between(field: str, low: float | None, high: float | None) -> Q:
 
 
 def _studies_summing(model: type[Any], field: str, low: float | None, high: float | None,
-                     *group: str, **where: object) -> QuerySet[Any]:
+                     *conditions: Any, group: tuple[str, ...] = (),
+                     **where: Any) -> QuerySet[Any]:
     """The study ids whose rows of `model` (per `group`) sum `field` into the range: one
-    grouped pass over the table, as an IN subquery."""
+    grouped pass over the matching rows, as an IN subquery."""
     return (
-        model.objects.filter(**where).order_by().values("study_id", *group)
+        model.objects.filter(*conditions, **where).order_by().values("study_id", *group)
         .annotate(total=Sum(field)).filter(_between("total", low, high)).values("study_id")
     )
 
@@ -133,17 +134,22 @@ def _studies_summing(model: type[Any], field: str, low: float | None, high: floa
 def dose_range(modality: str, low: float | None, high: float | None) -> Q:
     """Studies whose headline dose (headline()) lies in [low, high], schema units.
 
-    The same rules as summary_expressions(), written as set lookups so that a range over
-    100,000 studies reads each dose table once instead of summing per study."""
+    The same rules as summary_expressions(), written as set lookups (IN a grouped subquery)
+    so that a range over 100,000 studies reads each dose table once instead of summing per
+    study. CT reads its events only for the studies without a report total (an index on
+    modality and DLP total finds them)."""
     if modality == Study.CT:
-        events = _studies_summing(IrradiationEvent, "dlp_mGycm", low, high)
+        events = _studies_summing(IrradiationEvent, "dlp_mGycm", low, high,
+                                  study__modality_type=modality,
+                                  study__dlp_total_mGycm__isnull=True)
         return _between("dlp_total_mGycm", low, high) | Q(
             dlp_total_mGycm__isnull=True, pk__in=events)
     if modality in (Study.DX, Study.RF):
         planes = _studies_summing(AccumulatedPlane, "dap_total_Gym2", low, high)
-        events = _studies_summing(IrradiationEvent, "dap_Gym2", low, high)
-        return Q(pk__in=planes) | (~Exists(AccumulatedPlane.objects.filter(
-            study=OuterRef("pk"))) & Q(pk__in=events))
+        without = ~Exists(AccumulatedPlane.objects.filter(study=OuterRef("study_id")))
+        events = _studies_summing(IrradiationEvent, "dap_Gym2", low, high, without,
+                                  dap_Gym2__isnull=False)
+        return Q(pk__in=planes) | Q(pk__in=events)
     if modality == Study.MG:
         # A side's reported breasts summed, as _agd() does (several words name one side).
         side = Case(*(When(word__in=_breast_words(code), then=Value(code))
@@ -154,10 +160,10 @@ def dose_range(modality: str, low: float | None, high: float | None) -> Q:
             .annotate(total=Sum("accumulated_agd_mGy")).filter(_between("total", low, high))
             .values("study_id")
         )
-        events = _studies_summing(IrradiationEvent, "agd_mGy", low, high, "laterality_code",
-                                  laterality_code__in=AGD_SIDES)
-        return Q(pk__in=reported) | (~Exists(AccumulatedBreast.objects.filter(
-            study=OuterRef("pk"))) & Q(pk__in=events))
+        without = ~Exists(AccumulatedBreast.objects.filter(study=OuterRef("study_id")))
+        events = _studies_summing(IrradiationEvent, "agd_mGy", low, high, without,
+                                  group=("laterality_code",), laterality_code__in=AGD_SIDES)
+        return Q(pk__in=reported) | Q(pk__in=events)
     if modality == Study.NM:
         return Q(pk__in=_studies_summing(
             RadiopharmaceuticalAdministration, "administered_activity_MBq", low, high))

@@ -3,7 +3,7 @@ document.addEventListener("click", (event) => {
   const button = event.target.closest("button.copy[data-copy]");
   if (!button) return;
   const text = button.dataset.copy;
-  const done = () => { button.textContent = "✓"; setTimeout(() => { button.textContent = "⧉"; }, 1500); };
+  const done = () => { button.textContent = "copied"; setTimeout(() => { button.textContent = "copy"; }, 1500); };
   if (navigator.clipboard && window.isSecureContext) {
     navigator.clipboard.writeText(text).then(done);
     return;
