@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
 
+from alerts.models import PatternOn
 from dose.models import Study
 from insight import queries as q
 from insight.filters import InsightFilter, study_list_url
+from insight.levels import bar_levels
 from insight.quantiles import GroupRow, Stat
 from lib import format as fmt
 
@@ -36,11 +38,22 @@ class Series:
     axis: str = "y"
     text_kind: str = "number"  # number or duration: how the table writes a value
     quantiles: bool = True
+    # The reference level of each bar (insight/levels.py), in `unit`; empty: none applies.
+    levels: list[float | None] = field(default_factory=list)
+    level_names: list[str] = field(default_factory=list)
 
     def text(self, value: float | None) -> str:
         if value is None:
             return ""
         return fmt.duration(value) if self.text_kind == "duration" else fmt.number(value)
+
+    @property
+    def above(self) -> list[bool]:
+        """Bars whose median exceeds their reference level (empty without levels)."""
+        if not self.levels:
+            return []
+        return [level is not None and value is not None and value > level
+                for value, level in zip(self.values, self.levels, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -61,6 +74,8 @@ class ChartData:
         for out, series in zip(data["series"], self.series, strict=True):
             out["text"] = [series.text(v) for v in series.values]
             out["p75_text"] = [series.text(v) for v in series.p75]
+            out["level_text"] = [series.text(v) for v in series.levels]
+            out["above"] = series.above
         data["points_text"] = {
             view: [[fmt.number(x), fmt.number(y)] for x, y in points]
             for view, points in self.points.items()
@@ -79,11 +94,16 @@ class ChartData:
             unit = f" ({s.unit})" if s.unit else ""
             header += [f"{s.label}: median{unit}", f"{s.label}: 75th percentile{unit}",
                        f"{s.label}: n"] if s.quantiles else [s.label]
+            if s.levels:
+                header += [f"{s.label}: reference level{unit}", f"{s.label}: reference level name",
+                           f"{s.label}: median above the level"]
         rows = [header]
         for i, label in enumerate(self.labels):
             row: list[object] = [label]
             for s in self.series:
                 row += [s.values[i], s.p75[i], s.n[i]] if s.quantiles else [s.values[i]]
+                if s.levels:
+                    row += [s.levels[i], s.level_names[i], "yes" if s.above[i] else ""]
             rows.append(row)
         return rows
 
@@ -111,6 +131,17 @@ def _series(rows: list[GroupRow], i: int, label: str, unit: str, factor: float =
     )
 
 
+def _with_levels(series: Series, rows: list[GroupRow], modality: str, quantity: str,
+                 grouping: PatternOn, factor: float = 1.0) -> Series:
+    """The series with the reference level of each bar, when any level applies."""
+    found = bar_levels(modality, quantity, grouping, [str(r.keys[0] or "") for r in rows],
+                       factor)
+    if not any(found):
+        return series
+    return replace(series, levels=[lv.value if lv else None for lv in found],
+                   level_names=[lv.name if lv else "" for lv in found])
+
+
 def _label(value: object) -> str:
     return (fmt.dicom_text(value) or NONE_LABEL) if value else NONE_LABEL
 
@@ -135,7 +166,9 @@ def ct_protocol(flt: InsightFilter, interval: str) -> ChartData:
     return _bars(
         "protocol", "CTDIvol and DLP per acquisition, by acquisition protocol",
         "acquisition protocol", rows,
-        [_series(rows, 0, "CTDIvol", "mGy"), _series(rows, 1, "DLP", "mGy·cm", axis="y1")],
+        [_with_levels(_series(rows, 0, "CTDIvol", "mGy"), rows, Study.CT, "ctdivol",
+                      PatternOn.PROTOCOL),
+         _series(rows, 1, "DLP", "mGy·cm", axis="y1")],
         lambda v: study_list_url(flt.with_(protocol=v)),
     )
 
@@ -149,8 +182,10 @@ def ct_description(flt: InsightFilter, interval: str) -> ChartData:
     return _bars(
         "description", "DLP per study and CTDIvol per acquisition, by study description",
         "study description", rows,
-        [_series(rows, 0, "DLP per study", "mGy·cm", axis="y1"),
-         _series([r or empty for r in ctdi], 0, "CTDIvol per acquisition", "mGy")],
+        [_with_levels(_series(rows, 0, "DLP per study", "mGy·cm", axis="y1"), rows, Study.CT,
+                      "dlp", PatternOn.DESCRIPTION),
+         _with_levels(_series([r or empty for r in ctdi], 0, "CTDIvol per acquisition", "mGy"),
+                      rows, Study.CT, "ctdivol", PatternOn.DESCRIPTION)],
         lambda v: study_list_url(flt, description=v),
     )
 
@@ -229,7 +264,8 @@ def rf_fluoro(flt: InsightFilter, interval: str) -> ChartData:
         "fluoro", "Fluoroscopy time and dose at the reference point per study, "
         "by study description", "study description", rows,
         [_series(rows, 0, "fluoroscopy time", "s", text_kind="duration"),
-         _series(rows, 1, "dose at the reference point", "mGy", 1000.0, axis="y1")],
+         _with_levels(_series(rows, 1, "dose at the reference point", "mGy", 1000.0, axis="y1"),
+                      rows, Study.RF, "dose_rp", PatternOn.DESCRIPTION, 1000.0)],
         lambda v: study_list_url(flt, description=v),
     )
 
@@ -262,7 +298,8 @@ def nm_agent(flt: InsightFilter, interval: str) -> ChartData:
         flt, "radiopharmaceutical_agent", ["administered_activity_MBq"])
     return _bars(
         "agent", "Administered activity, by radiopharmaceutical", "radiopharmaceutical", rows,
-        [_series(rows, 0, "administered activity", "MBq")],
+        [_with_levels(_series(rows, 0, "administered activity", "MBq"), rows, Study.NM,
+                      "activity", PatternOn.PROTOCOL)],
         None,
     )
 

@@ -13,6 +13,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from alerts.models import PatternOn, ReferenceLevel
 from dose.models import Study
 from doseport.auth import set_role
 from imports.models import Outcome, Source
@@ -84,6 +85,9 @@ def test_the_dashboard_and_each_modalitys_charts_render_with_the_samples(
     driver: WebDriver, live_server, django_user_model, artifacts: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     assert import_all_samples() >= 40
+    # A level every CT protocol's bar is compared with (no pattern): 5 mGy CTDIvol.
+    ReferenceLevel.objects.create(name="Test DRL", modality="CT", quantity="ctdivol",
+                                  pattern_on=PatternOn.PROTOCOL, value=5.0)
     user = django_user_model.objects.create_user("physicist", password="pw-physicist-1")
     set_role(user, "viewer")
     log_in(driver, live_server.url, "/?period=all")
@@ -129,6 +133,13 @@ def test_the_dashboard_and_each_modalitys_charts_render_with_the_samples(
         href = driver.find_element(By.CSS_SELECTOR, f"#{first} .download-png").get_attribute("href")
         assert href and href.startswith("data:image/png;base64,")
         assert console_errors(driver) == [], slug
+        if slug == "ct":  # the level: a tick on every bar, an outline on bars above it
+            above = json.loads(driver.find_element(By.ID, "chart-protocol")
+                               .get_attribute("data-above") or "[]")[0]
+            assert True in above and len(above) == states["chart-protocol"]["rows"]
+            marks = driver.find_elements(By.CSS_SELECTOR, "#chart-protocol .chart-table td")
+            assert sum(m.text == "above" for m in marks) == above.count(True)
+            assert any("(Test DRL)" in m.text for m in marks)
         shoot(driver, artifacts / f"insight_{slug}.png")
 
 

@@ -38,6 +38,40 @@
     return scales;
   }
 
+  // Reference levels (bar charts): a black tick per bar at the level that applies to it, and
+  // a black outline on bars whose median is above it; the table says the same in words.
+  var LEVEL_COLOUR = "#000000";
+
+  function hasLevels(s) { return Boolean(s.levels && s.levels.length); }
+
+  function levelDatasets(data, horizontal) {
+    var sets = [];
+    data.series.forEach(function (s, i) {
+      if (!hasLevels(s)) { return; }
+      var set = { type: "line", label: "reference level: " + s.label + unitOf(s), data: s.levels,
+                  showLine: false, pointStyle: "line", pointRadius: 10, pointHoverRadius: 12,
+                  pointRotation: horizontal ? 90 : 0, borderWidth: 3, borderColor: LEVEL_COLOUR,
+                  backgroundColor: LEVEL_COLOUR, levelOf: i, order: -1 };
+      set[horizontal ? "xAxisID" : "yAxisID"] = horizontal ? (s.axis === "y1" ? "x1" : "x") : s.axis;
+      sets.push(set);
+    });
+    return sets;
+  }
+
+  function tooltipLabel(data, item) {
+    var set = item.dataset, i = item.dataIndex, s;
+    if (set.levelOf !== undefined) {
+      s = data.series[set.levelOf];
+      return "reference level " + s.level_names[i] + ": " + s.level_text[i] + " " + s.unit;
+    }
+    s = data.series[item.datasetIndex];
+    var text = s.label + ": " + s.text[i] + (s.quantiles ? " " + s.unit + " (n = " + s.n[i] + ")" : "");
+    if (hasLevels(s) && s.above[i]) {
+      text += ", above the reference level " + s.level_text[i] + " " + s.unit + " (" + s.level_names[i] + ")";
+    }
+    return text;
+  }
+
   function config(data) {
     var horizontal = data.kind === "bar";
     if (data.kind === "scatter") {
@@ -64,21 +98,21 @@
         labels: data.labels,
         datasets: data.series.map(function (s, i) {
           var axis = horizontal ? (s.axis === "y1" ? "x1" : "x") : s.axis;
+          var colour = PALETTE[i % PALETTE.length];
           var set = { label: s.quantiles ? "median " + s.label + unitOf(s) : s.label, data: s.values,
-                      backgroundColor: PALETTE[i % PALETTE.length], borderColor: PALETTE[i % PALETTE.length],
-                      spanGaps: false };
+                      backgroundColor: colour, borderColor: colour, spanGaps: false };
+          if (hasLevels(s) && data.kind === "bar") {
+            set.borderColor = s.above.map(function (a) { return a ? LEVEL_COLOUR : colour; });
+            set.borderWidth = s.above.map(function (a) { return a ? 3 : 0; });
+          }
           set[horizontal ? "xAxisID" : "yAxisID"] = axis;
           return set;
-        })
+        }).concat(levelDatasets(data, horizontal))
       },
       options: {
         animation: false, maintainAspectRatio: false, indexAxis: horizontal ? "y" : "x",
         scales: scales,
-        plugins: { tooltip: { callbacks: { label: function (item) {
-          var s = data.series[item.datasetIndex], i = item.dataIndex;
-          var text = s.label + ": " + s.text[i] + (s.quantiles ? " " + s.unit + " (n = " + s.n[i] + ")" : "");
-          return text;
-        } } } }
+        plugins: { tooltip: { callbacks: { label: function (item) { return tooltipLabel(data, item); } } } }
       },
       plugins: [whiteBackground]
     };
@@ -113,6 +147,10 @@
           cell(head, "75th percentile" + unitOf(s), false, true);
           cell(head, "n", false, true);
         } else { cell(head, s.label, false, true); }
+        if (hasLevels(s)) {
+          cell(head, "reference level" + unitOf(s), false, true);
+          cell(head, "median above the level", false, true);
+        }
       });
       data.labels.forEach(function (label, i) {
         var row = body.insertRow(), first = cell(row, "");
@@ -123,6 +161,10 @@
         data.series.forEach(function (s) {
           if (s.quantiles) { cell(row, s.text[i], true); cell(row, s.p75_text[i], true); cell(row, String(s.n[i]), true); }
           else { cell(row, s.text[i], true); }
+          if (hasLevels(s)) {
+            cell(row, s.level_text[i] ? s.level_text[i] + " (" + s.level_names[i] + ")" : "", true);
+            cell(row, s.above[i] ? "above" : "");
+          }
         });
       });
     }
@@ -146,6 +188,7 @@
     canvas.setAttribute("aria-label", data.title + ": the table below has the values");
     section.dataset.rows = String(rows);
     section.dataset.summary = JSON.stringify(data.series.map(function (s) { return s.values; }).concat([data.labels]));
+    section.dataset.above = JSON.stringify(data.series.map(function (s) { return hasLevels(s) ? s.above : []; }));
     if (!rows) {
       frame.hidden = true; png.hidden = true;
       section.querySelector(".chart-empty").hidden = false;
