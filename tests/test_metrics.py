@@ -108,17 +108,20 @@ def test_it_reports_the_import_queue_and_the_oldest_waiting_object(tmp_path: Pat
     import os
 
     os.utime(old, (ten_min, ten_min))
+    # Not immediate first: in immediate mode Huey swaps in memory storage, and flush()
+    # would empty that instead of the real queue.
+    HUEY.immediate = False
     queue = _import_queue()
     queue.flush()
-    HUEY.immediate = False
     try:
         import_files_task([str(old), str(new)], "store", node.pk)
         import_files_task([str(new)], "store", node.pk)
         m = _scrape()
+        pending = [(t.name, t.args) for t in queue.pending()]
     finally:
         queue.flush()
         HUEY.immediate = True
-    assert m[("doseport_import_queue_tasks", ())] == 2
+    assert m[("doseport_import_queue_tasks", ())] == 2, pending
     assert m[("doseport_import_queue_objects", ())] == 3
     assert m[("doseport_spool_backlog_objects", (("node_id", str(node.pk)),))] == 3
     assert 599 <= m[("doseport_import_queue_oldest_seconds", ())] < 700
