@@ -22,10 +22,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from types import FrameType
 from typing import Any
 
-from huey.consumer import Consumer, Worker
+from huey.consumer import Consumer, Scheduler, Worker
 
 logger = logging.getLogger(__name__)
 
@@ -306,6 +307,23 @@ class PromptWorker(Worker):  # type: ignore[misc]
         self.delay *= self.backoff
 
 
+class OncePerMinuteScheduler(Scheduler):  # type: ignore[misc]
+    """Huey's scheduler, except that of several workers on one queue (several servers)
+    only the first to get to a minute enqueues that minute's periodic tasks: Huey's own
+    would run each periodic task once per worker. The claim is one put-if-empty in the
+    queue's storage (Redis, or the SQLite file); the claim of two minutes ago is removed,
+    so the claims do not pile up."""
+
+    def enqueue_periodic_tasks(self, now: Any = None) -> None:
+        now = now or self.huey._get_timestamp()
+        minute = now.replace(second=0, microsecond=0)
+        if not self.huey.put_if_empty(f"periodic-claim:{minute:%Y%m%d%H%M}", "1"):
+            logger.debug("periodic tasks of %s: another worker enqueued them", minute)
+            return
+        self.huey.delete(f"periodic-claim:{minute - timedelta(minutes=2):%Y%m%d%H%M}")
+        super().enqueue_periodic_tasks(now)
+
+
 class PromptConsumer(Consumer):  # type: ignore[misc]
     """Huey's consumer with a bounded stop: SIGTERM and SIGINT stop taking tasks, let
     those in hand finish for TASK_GRACE_S, put the unfinished ones back on the queue
@@ -317,6 +335,7 @@ class PromptConsumer(Consumer):  # type: ignore[misc]
     (doseport/queue.py)."""
 
     worker_class = PromptWorker
+    scheduler_class = OncePerMinuteScheduler
 
     def __init__(self, huey: Any, also: Iterable[Any] = (), **options: Any) -> None:
         super().__init__(huey, **options)

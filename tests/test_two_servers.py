@@ -127,3 +127,27 @@ def test_it_runs_each_node_and_imports_its_objects_on_its_own_server(
     wait_for(lambda: _imported(waiting), timeout=60, interval=0.3)
     for files in (*first.values(), waiting, later_a):
         assert len(_records(files)) == len(files)  # each once
+
+
+def test_it_enqueues_each_minutes_periodic_tasks_once_whatever_the_number_of_workers() -> None:
+    import datetime
+
+    from huey import MemoryHuey, crontab
+
+    from doseport.processes import OncePerMinuteScheduler
+
+    huey = MemoryHuey("periodic-once", utc=True)
+
+    @huey.periodic_task(crontab(minute="*"))
+    def every_minute() -> None:
+        """A periodic task of the shared queue (echo, scheduled queries, reaper)."""
+
+    schedulers = [OncePerMinuteScheduler(huey, interval=1, periodic=True) for _ in range(2)]
+    minute = datetime.datetime(2026, 12, 3, 10, 0, 5)
+    for n in range(3):
+        for scheduler in schedulers:  # each server's worker gets to the same minute
+            scheduler.enqueue_periodic_tasks(minute + datetime.timedelta(minutes=n))
+    assert huey.pending_count() == 3  # once a minute, not once per worker
+    # Claims older than two minutes are removed as new ones are made.
+    assert huey.get("periodic-claim:202612031000", peek=True) is None
+    assert huey.get("periodic-claim:202612031002", peek=True) == "1"
