@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from doseport import cli
 from lib.env import REMEMBERED_HOME_FILE
 from lib.private import SECRET_KEY_FILE
 from nodes.models import StoreNode
@@ -67,22 +68,26 @@ def doseport_in(venv: Path, *args: str) -> list[str]:
     return [str(venv / "bin" / "python"), "-m", "doseport", *args]
 
 
-def test_it_lists_doseports_commands_and_keeps_djangos_behind_help_all(tmp_path: Path) -> None:
+def test_it_lists_doseports_commands_and_keeps_djangos_behind_help_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     home = tmp_path / "home"
-    env = bare_env(DOSEPORT_HOME=str(home))
-    for argv in (doseport_cmd(), doseport_cmd("--help")):
-        shown = run(argv, env, tmp_path)
-        assert shown.returncode == 0, shown.stderr
-        assert "DICOM nodes:" in shown.stdout and "Dose data:" in shown.stdout
-        lines = shown.stdout.splitlines()
-        assert any(line.split()[:1] == ["nodes"] for line in lines)
-        assert any(line.split()[:1] == ["import"] for line in lines)
-        for developer in ("flush", "startapp", "makemigrations", "runserver", "run_huey"):
-            assert not any(line.split()[:1] == [developer] for line in lines), developer
-        assert f"Data folder: {home} (does not exist yet) (DOSEPORT_HOME)" in shown.stdout
-    everything = run(doseport_cmd("help", "--all"), env, tmp_path)
-    assert everything.returncode == 0
-    assert "flush" in everything.stdout and "makemigrations" in everything.stdout
+    shown = run(doseport_cmd(), bare_env(DOSEPORT_HOME=str(home)), tmp_path)  # the real entry
+    assert shown.returncode == 0, shown.stderr
+    monkeypatch.setenv("DOSEPORT_HOME", str(home))
+    cli.main(["--help"])  # in-process: the same code, no second process start-up
+    assert capsys.readouterr().out == shown.stdout
+    assert "DICOM nodes:" in shown.stdout and "Dose data:" in shown.stdout
+    lines = shown.stdout.splitlines()
+    assert any(line.split()[:1] == ["nodes"] for line in lines)
+    assert any(line.split()[:1] == ["import"] for line in lines)
+    for developer in ("flush", "startapp", "makemigrations", "runserver", "run_huey"):
+        assert not any(line.split()[:1] == [developer] for line in lines), developer
+    assert f"Data folder: {home} (does not exist yet) (DOSEPORT_HOME)" in shown.stdout
+
+    cli.main(["help", "--all"])
+    everything = capsys.readouterr().out
+    assert "flush" in everything and "makemigrations" in everything
     assert not home.exists(), "help must create nothing"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shlex
 import subprocess
@@ -223,11 +224,13 @@ def test_it_deletes_a_node_only_when_told_to_and_names_unimported_files(run: Run
     remote = RemoteNode.objects.create(name="Gone", ae_title="GONE", host="pacs", port=104)
     kept = StoreNode.objects.create(name="Kept", ae_title="KEPT", port=11221)
     ScheduledQuery.objects.create(name="nightly", remote=remote, store=kept)
-    done = run("nodes", "delete", str(remote.pk), "--remote", "--yes")
-    assert done.returncode == 0 and not RemoteNode.objects.exists()
-    assert one_line(done.stdout).endswith("; also deleted: 1 x scheduled query")
-    missing = run("nodes", "delete", str(remote.pk), "--remote", "--yes")
-    assert missing.returncode == 2 and "no remote node with id" in one_line(missing.stderr)
+    out = io.StringIO()  # in-process from here: the same command, no process start-up
+    call_command("nodes", "delete", str(remote.pk), "--remote", "--yes", stdout=out)
+    assert not RemoteNode.objects.exists()
+    assert one_line(out.getvalue()).endswith("; also deleted: 1 x scheduled query")
+    with pytest.raises(CommandError, match="no remote node with id") as missing:
+        call_command("nodes", "delete", str(remote.pk), "--remote", "--yes")
+    assert missing.value.returncode == 2
 
 
 def test_it_assigns_a_store_node_to_a_server(run: Run) -> None:
@@ -257,10 +260,9 @@ def test_the_third_party_store_example_registers_a_node_doseport_never_runs(run:
     assert done.returncode == 0, done.stderr
     node = StoreNode.objects.get()
     assert node.controlled is False and not should_run(node, None)
-    start = run("store", "start", str(node.pk))
-    assert start.returncode != 0 and "third-party store" in start.stderr
+    with pytest.raises(CommandError, match="third-party store"):
+        call_command("store", "start", str(node.pk))
 
-    done = run("nodes", "add-store", "--name", "Orthanc", "--ae-title", "ORTHANC",
-               "--port", "4242", "--third-party", "--host", "127.0.0.1")
-    assert done.returncode == 0, done.stderr
+    call_command("nodes", "add-store", "--name", "Orthanc", "--ae-title", "ORTHANC",
+                 "--port", "4242", "--third-party", "--host", "127.0.0.1", stdout=io.StringIO())
     assert StoreNode.objects.get(name="Orthanc").controlled is False
