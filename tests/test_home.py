@@ -21,7 +21,7 @@ def test_it_shows_nodes_recent_imports_and_failures(client: Client, viewer) -> N
     response = client.get("/")
     assert response.status_code == 200
     body = response.content.decode()
-    assert "CT store" in body and "CTSTORE" in body and "Unknown" in body
+    assert "CT store" in body and "CTSTORE" in body and ">Stopped<" in body  # never started
     assert "1.2.3.4" in body and "1 failed import" in body
 
 

@@ -169,3 +169,12 @@ def test_it_starts_a_stopped_node_when_auto_start_is_ticked(admin_client: Client
     admin_client.post(url, {**form, "auto_start": "on"})
     node.refresh_from_db()
     assert control.should_run(node, StoreRuntime.for_node(node))
+
+
+def test_the_home_page_shows_a_stopped_node_as_stopped(admin_client: Client) -> None:
+    node = make_node(auto_start=True)
+    node.record_echo(EchoResult(False, reason="connection refused by 127.0.0.1"))
+    control.stop(node, by="alice")
+    row = admin_client.get("/").content.decode().split(f'id="home-store-{node.pk}"')[1]
+    row = row.split("</tr>")[0]
+    assert ">Stopped<" in row and "Not responding" not in row
