@@ -14,6 +14,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 
+from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
@@ -115,16 +116,20 @@ def link_arrivals(move: Move, stopped: bool = False) -> int:
 
 def store_counts(move: Move, stopped: bool = False) -> int:
     """Write arrived/imported (and, when the move has stopped, what it never attempted)."""
-    counts = tally(move)
-    move.arrived = counts.imported + counts.arrived
-    move.imported = counts.imported
-    fields = {"arrived": move.arrived, "imported": move.imported}
-    if stopped:
-        move.not_attempted = counts.not_attempted
-        move.series_not_attempted = counts.series_not_attempted
-        fields.update(not_attempted=move.not_attempted,
-                      series_not_attempted=move.series_not_attempted)
-    Move.objects.filter(pk=move.pk).update(**fields)
+    with transaction.atomic():
+        # Lock the row first: an import linking meanwhile (link_import) then either counts
+        # after this write or is already in what tally() reads, never both or neither.
+        list(Move.objects.select_for_update().filter(pk=move.pk).values_list("pk"))
+        counts = tally(move)
+        move.arrived = counts.imported + counts.arrived
+        move.imported = counts.imported
+        fields = {"arrived": move.arrived, "imported": move.imported}
+        if stopped:
+            move.not_attempted = counts.not_attempted
+            move.series_not_attempted = counts.series_not_attempted
+            fields.update(not_attempted=move.not_attempted,
+                          series_not_attempted=move.series_not_attempted)
+        Move.objects.filter(pk=move.pk).update(**fields)
     return move.arrived
 
 
@@ -145,14 +150,15 @@ def link_import(record: ImportRecord) -> int:
     linked = 0
     ok = record.outcome in IMPORTED
     for pk, query_id in images:
-        if not QueryImage.objects.filter(pk=pk, arrival__isnull=True).update(arrival=record):
-            continue  # another import of the same UID linked it first
-        linked += 1
         move = Move.objects.filter(
             query_id=query_id, started_at__isnull=False, started_at__lte=now
         ).order_by("-started_at").values_list("pk", flat=True).first()
-        if move is not None:
-            Move.objects.filter(pk=move).update(
-                arrived=F("arrived") + 1, imported=F("imported") + (1 if ok else 0)
-            )
+        with transaction.atomic():
+            if not QueryImage.objects.filter(pk=pk, arrival__isnull=True).update(arrival=record):
+                continue  # another import of the same UID linked it first
+            linked += 1
+            if move is not None:
+                Move.objects.filter(pk=move).update(
+                    arrived=F("arrived") + 1, imported=F("imported") + (1 if ok else 0)
+                )
     return linked

@@ -108,8 +108,7 @@ class Mover:
         else:
             result = self.session.move(req.ds, self.move.destination_aet, self.progress,
                                        self.cancel)
-        if result.association_lost:
-            self.lost = result.reason
+        self.lost = result.reason if result.association_lost else ""
         self.progress(dicom.MoveProgress(), force=True)
         return result
 
@@ -151,8 +150,9 @@ def _one_series(mover: Mover, item: SeriesPlan) -> str:
     outcome = "complete"
     item.series.sent = 0
     for req in item.requests:
-        if mover.cancel():
-            raise MoveStopped(Status.CANCELLED, "cancelled by the user")
+        if mover.cancel():  # a series cancelled part way (instance requests) was attempted
+            stopped = SeriesStopped if item.series.sent else MoveStopped
+            raise stopped(Status.CANCELLED, "cancelled by the user")
         result = mover.send(req)
         if not result.ok and not result.cancelled and not result.destination_unknown:
             mover.move.add_error(f"C-MOVE {req.what}: {result.reason}; retrying once")
