@@ -294,7 +294,7 @@ class FakeRemote:
 
     def _die(self, event: evt.Event) -> None:
         """Like a SIGKILL: no more listening, the connection closed under the association."""
-        threading.Thread(target=self.stop, daemon=True).start()
+        self.stop()  # first: a reconnect right after the drop must be refused
         raw = event.assoc.dul.socket.socket if event.assoc.dul.socket else None
         if raw is not None:
             try:
