@@ -63,5 +63,12 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
+# Keeps the remembered data folder: without it the next `make run` would start an empty
+# ./var instead of the install's data.
 clean:
+	@if [ -s "$(HOME_FILE)" ]; then cp "$(HOME_FILE)" .doseport-home.keep; fi
 	rm -rf $(VENV) build *.egg-info
+	@if [ -f .doseport-home.keep ]; then \
+	  mkdir -p $(VENV) && mv .doseport-home.keep "$(HOME_FILE)"; \
+	  echo "kept $(HOME_FILE): $$(cat "$(HOME_FILE)")"; \
+	fi

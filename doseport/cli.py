@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import sys
+from importlib import metadata
 from pathlib import Path
 
 HELP = {"help", "--help", "-h", "--version", "version"}
@@ -187,6 +188,12 @@ def run(args: list[str]) -> None:
 
     if not args or (len(args) == 1 and args[0] in OVERVIEW):
         sys.stdout.write(overview() + "\n")
+        return
+    if args in (["--version"], ["version"]):
+        import django
+
+        version = metadata.version("doseport")
+        sys.stdout.write(f"doseport {version} (Django {django.get_version()})\n")
         return
     if args[0] == "help" and args[1:] == ["--all"]:
         args = ["help"]

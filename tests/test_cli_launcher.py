@@ -88,6 +88,8 @@ def test_it_lists_doseports_commands_and_keeps_djangos_behind_help_all(
     cli.main(["help", "--all"])
     everything = capsys.readouterr().out
     assert "flush" in everything and "makemigrations" in everything
+    cli.main(["--version"])
+    assert capsys.readouterr().out.startswith("doseport 0.")
     assert not home.exists(), "help must create nothing"
 
 
