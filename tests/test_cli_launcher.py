@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -89,7 +90,7 @@ def test_it_lists_doseports_commands_and_keeps_djangos_behind_help_all(
     everything = capsys.readouterr().out
     assert "flush" in everything and "makemigrations" in everything
     cli.main(["--version"])
-    assert capsys.readouterr().out.startswith("doseport 0.")
+    assert re.match(r"doseport \d+\.\d+", capsys.readouterr().out)
     assert not home.exists(), "help must create nothing"
 
 
