@@ -63,3 +63,13 @@ def private_data_messages(home: Path, files: list[Path]) -> list[CheckMessage]:
                 id="doseport.W002",
             ))
     return messages
+
+
+@register()
+def check_tls_key(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """DOSEPORT_TLS_KEY readable by others (lib/tls.py)."""
+    from lib import tls
+
+    return [Warning(text, id="doseport.W003") for text in tls.key_warnings(tls.configured())]

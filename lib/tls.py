@@ -122,6 +122,20 @@ def client_context(files: TLSFiles, check_hostname: bool = True) -> ssl.SSLConte
     return context
 
 
+def key_warnings(files: TLSFiles | None) -> list[str]:
+    """A private key others may read (for the system check, doseport/checks.py)."""
+    if files is None or os.name == "nt":
+        return []
+    try:
+        mode = files.key.stat().st_mode & 0o777
+    except OSError:
+        return []
+    if mode & 0o037:  # 0640 with a group such as Debian's ssl-cert is usual
+        return [f"{KEY} {files.key} is open to other users (mode {mode:04o}): "
+                f"chmod 600 {files.key} (or 640 with a group only services are in)"]
+    return []
+
+
 def configured() -> TLSFiles | None:
     from django.conf import settings
 

@@ -355,3 +355,18 @@ def test_it_records_why_a_tls_node_cannot_start_without_a_certificate(
     assert b"DICOM TLS is on for this node, but DOSEPORT_TLS_CERT" in output
     assert b"Traceback" not in output
     assert "DICOM TLS is on" in StoreRuntime.objects.get(node=node).last_error
+
+
+def test_it_warns_about_a_key_others_can_read(pki: Pki, settings: Any) -> None:
+    from doseport.checks import check_tls_key
+
+    settings.TLS_FILES = pki.files()
+    pki.key.chmod(0o644)
+    try:
+        assert [m.id for m in check_tls_key()] == ["doseport.W003"]
+        pki.key.chmod(0o640)
+        assert check_tls_key() == []
+    finally:
+        pki.key.chmod(0o600)
+    settings.TLS_FILES = None
+    assert check_tls_key() == []
