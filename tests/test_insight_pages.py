@@ -67,6 +67,8 @@ def test_every_dashboard_figure_links_to_the_studies_or_records_it_counts(
         assert cell["links"], f"{cell['text'].strip()!r} is not a link"
         for href in cell["links"]:
             assert client.get(href.replace("&amp;", "&")).status_code == 200, href
+    assert "Fluoroscopy time per study</td>" in dashboard  # values say their unit (5 min 2 s)
+    assert "(time)" not in dashboard and "DLP per study (mGy·cm)" in dashboard
     study_links = [h.replace("&amp;", "&") for c in numbers for h in c["links"]
                    if h.startswith("/studies/")]
     assert {parse_qs(urlparse(h).query)["modality"][0] for h in study_links} == {"CT", "RF", "DX"}
