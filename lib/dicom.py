@@ -551,7 +551,7 @@ class Session:
         rtt_ms = round((time.perf_counter() - started) * 1000, 1)
         status = getattr(rsp, "Status", None)
         if status is None:
-            return EchoResult(False, rtt_ms, _silence(assoc, "C-ECHO", 0.0)[1])
+            return EchoResult(False, rtt_ms, _silence(assoc, "C-ECHO", rtt_ms / 1000)[1])
         if status != 0x0000:
             return EchoResult(False, rtt_ms, f"C-ECHO answered status 0x{status:04X}", status)
         return EchoResult(True, rtt_ms, "", status)

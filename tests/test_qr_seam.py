@@ -12,6 +12,8 @@ from lib import dicom
 from tests.conftest import REPO, free_port
 from tests.fake_remote import RDSR, FakeRemote, StoreSCP, series_of
 
+VERIFICATION = "1.2.840.10008.1.1"
+
 
 def study_key() -> Dataset:
     ds = Dataset()
@@ -27,9 +29,12 @@ def peer(port: int) -> dicom.Peer:
 
 def test_it_runs_several_requests_on_one_association_and_releases_it() -> None:
     with FakeRemote(series_of("1.2.3.1", "CT", 1)) as fake:
-        with dicom.connect(peer(fake.port), [dicom.STUDY_ROOT_FIND]) as session:
+        contexts = [dicom.STUDY_ROOT_FIND, VERIFICATION]
+        with dicom.connect(peer(fake.port), contexts) as session:
             first, second = session.find(study_key()), session.find(study_key())
             assert first.ok and second.ok and len(first.matches) == 1
+            echo = session.echo()
+            assert echo.ok and echo.status == 0 and echo.rtt_ms is not None
             assert session.is_open
         assert not session.is_open
         assert fake.associations == fake.released == 1 and fake.aborted == 0
