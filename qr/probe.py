@@ -40,6 +40,12 @@ SERIES_KEYS = {
 }
 
 
+def _code(value: str) -> str:
+    """A modality code as the PACS sent it, reduced to what a CS value may hold: it is
+    shown on the page and printed on terminals."""
+    return "".join(c for c in value.upper() if c.isascii() and (c.isalnum() or c in " _"))[:16]
+
+
 @dataclass
 class Check:
     key: str
@@ -165,7 +171,11 @@ class Prober:
         for m in mods:
             for code in m:
                 counts[code] = counts.get(code, 0) + 1
-        code = max(sorted(counts), key=lambda c: counts[c])
+        raw = max(sorted(counts), key=lambda c: counts[c])
+        code = _code(raw)
+        if not code or code != raw:
+            check.detail = "no usable modality code among the answers"
+            return
         matched = self._study_query(days, code)
         other = [s for s in matched if code not in text(s, "ModalitiesInStudy").split("\\")]
         if other:
@@ -174,7 +184,7 @@ class Prober:
                 "ignores the key; Doseport filters locally with one C-FIND")
         elif not matched:
             check.result, check.detail = NO, (
-                f"asked for {code}, got nothing though {counts[code]} such studies exist")
+                f"asked for {code}, got nothing though {counts[raw]} such studies exist")
         else:
             check.result = YES
             check.detail = f"asked for {code}: {len(matched)} studies, all with {code}"
@@ -222,13 +232,13 @@ class Prober:
             dose = classes & DOSE_SR_CLASSES
             check.result = YES
             check.detail = (f"{len(rows)} instance{'s' if len(rows) != 1 else ''} of a "
-                            f"{text(series, 'Modality')} series, "
+                            f"{_code(text(series, 'Modality'))} series, "
                             f"SOP class returned{'; dose SR found' if dose else ''}")
         elif rows:
             check.result, check.detail = NO, "instances listed without their SOP class"
         else:
             check.result = NO
-            check.detail = f"no instances returned for a {text(series, 'Modality')} series"
+            check.detail = f"no instances returned for a {_code(text(series, 'Modality'))} series"
             if text(series, "Modality") == SR:
                 check.detail += " (SR series empty at image level: see --emptysr)"
         self._instance_number(pairs)

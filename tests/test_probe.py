@@ -155,3 +155,12 @@ def test_the_probe_button_queues_a_probe_and_the_panel_shows_the_result(
     assert 'data-check="modalities_in_study"' in body and "Dose SRs only" in body
     node.refresh_from_db()
     assert "pending" not in (node.probe_result or {})
+
+
+def test_it_does_not_echo_odd_modality_codes_from_the_pacs() -> None:
+    objs = series_of("1.2.9.7", "C\x1b[2J", 2, date=DAY)
+    with FakeRemote(objs) as fake:
+        result = probe(remote_node(fake))
+    detail = result.check("modalities_in_study").detail
+    assert result.ok and not any("\x1b" in c.detail for c in result.checks)
+    assert detail == "no usable modality code among the answers"
