@@ -370,3 +370,42 @@ def test_it_warns_about_a_key_others_can_read(pki: Pki, settings: Any) -> None:
         pki.key.chmod(0o600)
     settings.TLS_FILES = None
     assert check_tls_key() == []
+
+
+@pytest.mark.django_db
+def test_it_retrieves_with_c_get_over_tls(tls_settings: Pki) -> None:
+    ds = build_ct_rdsr()
+    ae = AE(PEER_AET)
+    ae.add_supported_context(dicom.STUDY_ROOT_GET)
+    ae.add_supported_context(str(ds.SOPClassUID), scu_role=True, scp_role=True)
+
+    def on_get(event: evt.Event) -> Iterator[Any]:
+        yield 1
+        yield 0xFF00, ds
+
+    port = free_port()
+    server = ae.start_server(("127.0.0.1", port), block=False,
+                             ssl_context=tls.server_context(tls_settings.files()),
+                             evt_handlers=[(evt.EVT_C_GET, on_get)])
+    assert server is not None
+    received: list[str] = []
+
+    def on_store(event: evt.Event) -> int:
+        assert tls.describe(event.assoc.dul.socket.socket)  # type: ignore[union-attr,arg-type]
+        received.append(str(event.dataset.SOPInstanceUID))
+        return 0x0000
+
+    try:
+        assoc = dicom.open_get_association(_remote(port).peer(), [str(ds.SOPClassUID)], on_store)
+        assert not isinstance(assoc, dicom.AssocFailure), assoc
+        query = Dataset()
+        query.QueryRetrieveLevel = "STUDY"
+        query.StudyInstanceUID = ds.StudyInstanceUID
+        try:
+            result = dicom.get(assoc, query)
+        finally:
+            dicom.close(assoc)
+    finally:
+        server.shutdown()
+    assert result.ok, result.reason
+    assert received == [str(ds.SOPInstanceUID)]
