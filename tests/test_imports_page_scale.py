@@ -185,3 +185,43 @@ def test_it_keeps_rows_compact_and_links_the_study(client: Client, viewer) -> No
     assert datetime_text(received, zone=zone) in content  # Received, from received_at
     assert datetime_text(unreceived.created_at, zone=zone) in content  # or when recorded
     assert "imports/imports.js" in content
+
+
+def test_it_finds_a_whole_uid_anywhere_and_part_of_one_among_the_newest(
+    client: Client, viewer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import imports.queries
+
+    monkeypatch.setattr(imports.queries, "TEXT_WINDOW", 3)
+    make("1.2.840.99.1", study_instance_uid="1.2.840.77", path="/spool/old.dcm")  # oldest
+    for n in range(3):
+        make(f"1.2.840.10.{n}", path=f"/spool/new{n}.dcm")
+    login(client, viewer)
+    assert listed(client, q="99.1") == []  # part of a UID, outside the newest 3
+    assert listed(client, q="1.2.840.99.1") == ["1.2.840.99.1"]  # the whole UID
+    assert listed(client, q="1.2.840.77") == ["1.2.840.99.1"]  # the whole study UID
+    assert listed(client, q="/spool/old.dcm") == ["1.2.840.99.1"]  # the whole path
+    assert listed(client, q="840.10.") == ["1.2.840.10.2", "1.2.840.10.1", "1.2.840.10.0"]
+
+
+def test_it_searches_text_through_indexes_not_a_scan_of_every_record(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import imports.queries
+    from imports.queries import text_matches
+
+    monkeypatch.setattr(imports.queries, "TEXT_WINDOW", 2)
+    for n in range(3):
+        make(f"1.2.{n}", path=f"/spool/{n}.dcm")
+    sql, params = text_matches("1.2.3").query.sql_with_params()
+    with connection.cursor() as cursor:
+        prefix = "EXPLAIN QUERY PLAN " if connection.vendor == "sqlite" else "EXPLAIN "
+        if connection.vendor == "postgresql":
+            cursor.execute("SET enable_seqscan = off")
+        cursor.execute(prefix + sql, params)
+        plan = "\n".join(" ".join(str(c) for c in row) for row in cursor.fetchall())
+    if connection.vendor == "sqlite":
+        assert "MULTI-INDEX OR" in plan and "SCAN imports_importrecord\n" not in plan + "\n", plan
+    else:
+        assert "BitmapOr" in plan or "Index" in plan, plan
+        assert "Seq Scan" not in plan, plan
