@@ -82,13 +82,26 @@ def filter_studies(flt: StudyFilter, qs: QuerySet[Study] | None = None) -> Query
     return _search(qs, flt)
 
 
+# Up to this many studies whose protocols match are listed as ids (one pass over the events
+# for the list's count and page both); more stay an IN subquery (SQLite's 32,766 parameters).
+PROTOCOL_IDS_MAX = 30_000
+
+
+def _with_protocol(text: str) -> Q:
+    """Studies with an event whose acquisition protocol contains `text`: one pass over the
+    events, not a correlated search per study."""
+    events = (IrradiationEvent.objects.filter(acquisition_protocol__icontains=text)
+              .order_by().values_list("study_id", flat=True).distinct())
+    ids = list(events[:PROTOCOL_IDS_MAX + 1])
+    if len(ids) <= PROTOCOL_IDS_MAX:
+        return Q(pk__in=ids)
+    return Q(pk__in=events)
+
+
 def _search(qs: QuerySet[Study], flt: StudyFilter) -> QuerySet[Study]:
     if flt.text:
-        # One pass over the events (IN a subquery), not a correlated search per study.
-        protocols = IrradiationEvent.objects.filter(
-            acquisition_protocol__icontains=flt.text).values("study_id")
         qs = qs.filter(Q(study_description__icontains=flt.text)
-                       | Q(station_name__icontains=flt.text) | Q(pk__in=protocols))
+                       | Q(station_name__icontains=flt.text) | _with_protocol(flt.text))
     if flt.equipment:
         qs = qs.filter(Q(manufacturer__icontains=flt.equipment)
                        | Q(manufacturer_model_name__icontains=flt.equipment))
