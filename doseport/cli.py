@@ -153,8 +153,9 @@ def command_summaries() -> dict[str, str]:
         if name not in wanted and top.parent != base:
             continue
         text = str(load_command_class(app, name).help).strip()
-        short = len(text) <= SHORT_HELP
-        lines[name] = text if short else re.split(r"(?<=\.)\s", text, maxsplit=1)[0]
+        if len(text) > SHORT_HELP:  # its first sentence, up to a semicolon
+            text = re.split(r"(?<=\.)\s|; ", text, maxsplit=1)[0]
+        lines[name] = text
     return lines
 
 

@@ -17,8 +17,8 @@ from nodes.validators import port_warning
 
 class Command(BaseCommand):
     help = (
-        "List, add, edit and delete DICOM nodes (ids are those of `nodes list` and the DICOM "
-        "network configuration page)."
+        "List, add, edit and delete DICOM nodes (ids as on the DICOM network configuration "
+        "page)."
     )
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
