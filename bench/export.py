@@ -184,6 +184,8 @@ def run(home: Path, which: list[str]) -> dict[str, Any]:
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         results[name] = {
             "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2), "rows": rows,
+            # The machine's load: on a shared machine CPU time grows with it too.
+            "load_average_1m": round(os.getloadavg()[0], 1),
             "rows_read_back": rows_in(path, fmt),
             "bytes": path.stat().st_size,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

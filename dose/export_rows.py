@@ -105,7 +105,7 @@ class Related:
             event.update(zip(EVENT_FIELDS, _clean_row(row, _EVENT_CONVERT), strict=True))
             self.events[study_id].append(event)
             by_event[event_id] = event
-        self._attach_sources_and_filters(by_event)
+        self._attach_sources_and_filters(study_ids, by_event)
         admins = RadiopharmaceuticalAdministration.objects.filter(study_id__in=study_ids)
         self.admins: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for study_id, *row in admins.order_by("ordinal", "id").values_list(
@@ -127,11 +127,14 @@ class Related:
             self.breasts[study_id].append((side, agd))
 
     @staticmethod
-    def _attach_sources_and_filters(by_event: dict[int, dict[str, Any]]) -> None:
-        ids = list(by_event)
-        if not ids:
+    def _attach_sources_and_filters(study_ids: list[int],
+                                    by_event: dict[int, dict[str, Any]]) -> None:
+        """By study id, not event id: a chunk of long RF studies has more events than
+        SQLite (32,766) or PostgreSQL (65,535) take as query parameters."""
+        if not by_event:
             return
-        sources = XraySource.objects.filter(event_id__in=ids).order_by("ordinal", "id")
+        sources = XraySource.objects.filter(event__study_id__in=study_ids).order_by(
+            "ordinal", "id")
         for event_id, kvp, ma, max_ma, rotation in sources.values_list(
                 "event_id", "kvp_kV", "tube_current_mA", "max_tube_current_mA",
                 "exposure_time_per_rotation_s"):
@@ -142,7 +145,8 @@ class Related:
                 "kvp_kV": kvp, "tube_current_mA": ma, "max_tube_current_mA": max_ma,
                 "exposure_time_per_rotation_s": rotation,
             })
-        filters = XrayFilter.objects.filter(event_id__in=ids).order_by("ordinal", "id")
+        filters = XrayFilter.objects.filter(event__study_id__in=study_ids).order_by(
+            "ordinal", "id")
         for event_id, material, low, high in filters.values_list(
                 "event_id", "material", "thickness_min_mm", "thickness_max_mm"):
             event = by_event[event_id]

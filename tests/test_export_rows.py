@@ -5,11 +5,14 @@ of study the importers make, in the same order."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from dose.export import iter_model_dicts
 from dose.export_rows import iter_export_dicts
@@ -91,3 +94,16 @@ def test_it_reads_what_the_models_give_for_the_openrem_sample_set(tmp_path: Path
         import_file(path, Source.FILE, keep=True)
     got = same_as_the_models(StudyFilter(), chunk=7)
     assert {s["modality_type"] for s in got} == {"CT", "DX", "RF", "MG", "NM"}
+
+
+def test_its_queries_take_at_most_a_chunk_of_study_ids() -> None:
+    """Event ids would overflow SQLite's 32,766 and PostgreSQL's 65,535 query parameters on a
+    chunk of long RF studies; every IN list holds study ids, at most a chunk of them."""
+    for _ in range(3):
+        ct_study(events=5)
+    with CaptureQueriesContext(connection) as queries:
+        dicts = list(iter_export_dicts(StudyFilter(), chunk=2))
+    assert sum(len(s["events"]) for s in dicts) == 15
+    in_lists = [m.split(",") for q in queries.captured_queries
+                for m in re.findall(r" IN \(([^()]*)\)", q["sql"])]
+    assert in_lists and max(len(values) for values in in_lists) <= 2
