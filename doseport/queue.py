@@ -33,7 +33,8 @@ from lib.env import ConfigError
 
 SERVER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # Modules that declare server tasks; imported before an import queue registers them.
-SERVER_TASK_MODULES = ("imports.tasks",)
+# (The per-server queue also echoes store nodes that run on its server: nodes/tasks.py.)
+SERVER_TASK_MODULES = ("imports.tasks", "nodes.tasks")
 
 
 class LazySqliteStorage(SqliteStorage):

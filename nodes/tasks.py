@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.utils import timezone
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
+from doseport.queue import server_task
 from nodes import services
 from nodes.models import RemoteNode, StoreNode
 
@@ -56,6 +58,18 @@ def not_listening(node: StoreNode | RemoteNode) -> str:
 
 
 def queue_echo(node: StoreNode | RemoteNode) -> None:
-    """Mark a check as requested and queue it; the worker does the DICOM I/O."""
+    """Mark a check as requested and queue it; the worker does the DICOM I/O. A store node
+    that runs on another server is echoed by that server's worker (docs/deploy.md): its
+    address (often 127.0.0.1) is right only there."""
     node.request_echo()
+    server = node.runs_on if isinstance(node, StoreNode) and node.controlled else ""
+    if server and server != settings.SERVER_NAME:
+        echo_store_node_task.on(server)(node.pk)
+        return
     echo_node_task(services.kind_of(node), node.pk)
+
+
+@server_task()
+def echo_store_node_task(pk: int) -> bool | None:
+    """`echo_node_task` of a store node, on the import queue of the server that runs it."""
+    return echo_node_task.call_local(services.STORE, pk)

@@ -151,3 +151,27 @@ def test_it_enqueues_each_minutes_periodic_tasks_once_whatever_the_number_of_wor
     # Claims older than two minutes are removed as new ones are made.
     assert huey.get("periodic-claim:202612031000", peek=True) is None
     assert huey.get("periodic-claim:202612031002", peek=True) == "1"
+
+
+@pytest.mark.django_db
+def test_it_echoes_a_store_node_from_the_server_that_runs_it() -> None:
+    from huey.contrib.djhuey import HUEY
+
+    from doseport.queue import flush_imports, imports_huey
+    from nodes.tasks import queue_echo
+
+    other = f"srv-echo-{os.getpid()}"
+    node_b = make_node(name="echo-b", ae_title="ECHOB", runs_on=other)
+    node_here = make_node(name="echo-here", ae_title="ECHOHERE")
+    HUEY.immediate = False
+    HUEY.flush()
+    flush_imports(other)
+    try:
+        queue_echo(node_b)  # its 127.0.0.1 is the other server's
+        queue_echo(node_here)
+        assert imports_huey(other).huey.pending_count() == 1
+        assert [t.name for t in HUEY.pending()] == ["echo_node_task"]
+    finally:
+        HUEY.flush()
+        flush_imports(other)
+        HUEY.immediate = True
