@@ -67,7 +67,7 @@ AE_TITLE = env_str("DOSEPORT_AE_TITLE", "DOSEPORT")
 DEFAULT_STORE_AE = env_store_ae_title("DOSEPORT_DEFAULT_STORE_AE", "DOSEPORT")
 DEFAULT_STORE_PORT = env_int("DOSEPORT_DEFAULT_STORE_PORT", 11112, minimum=1, maximum=65535)
 # Store nodes receive C-STOREs whose SOP class settles the import question through their
-# own fast lane (store/fastpath.py); off sends every object through pynetdicom's path.
+# own fast lane (store/acceptor/lane.py); off sends every object through pynetdicom's path.
 STORE_FAST_LANE = env_bool("DOSEPORT_STORE_FAST_LANE", True)
 # Processes per store node (`doseport stores`); more than one serves parallel
 # associations on more than one core.

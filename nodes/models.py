@@ -153,7 +153,8 @@ class StoreNode(EchoStatus):
             host = "127.0.0.1"
         return Peer(
             ae_title=self.ae_title, host=host, port=self.port,
-            calling_ae_title=settings.AE_TITLE,
+            # The health check's own AE title, which a node admits from this host only.
+            calling_ae_title=settings.HEALTH_AE,
             connect_timeout=3, acse_timeout=5, dimse_timeout=5, network_timeout=10,
             tls=self.tls,
         )

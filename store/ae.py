@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import ssl
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,12 +14,9 @@ from pydicom.uid import (
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
 )
-from pynetdicom import AE, _config
-from pynetdicom.presentation import PresentationContext
-from pynetdicom.sop_class import _STORAGE_CLASSES
-from pynetdicom.transport import ThreadedAssociationServer
+from pynetdicom import AE, AllStoragePresentationContexts, _config
 
-from lib import aeconfig, tls
+from lib import aeconfig
 from lib.aeconfig import AEConfig
 from nodes.models import StoreNode
 
@@ -32,10 +26,6 @@ RADIOPHARMACEUTICAL_RDSR = "1.2.840.10008.5.1.4.1.1.88.68"
 PATIENT_RDSR = "1.2.840.10008.5.1.4.1.1.88.73"
 ENHANCED_XRAY_RDSR = "1.2.840.10008.5.1.4.1.1.88.76"
 DOSE_SR_CLASSES = (RADIOPHARMACEUTICAL_RDSR, PATIENT_RDSR, ENHANCED_XRAY_RDSR)
-# Processes sharing a node's port: the more associations one serves, the longer it lets
-# the others take a new connection first.
-ACCEPT_DEFER_S = 0.01
-ACCEPT_DEFER_MAX_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -88,9 +78,10 @@ class AESettings:
         """`overrides`: `doseport store run` options (maximum_pdu_size, acse_timeout,
         dimse_timeout); None values keep the settings."""
         allowed = list(node.allowed_calling_aet_list)
-        if allowed and settings.AE_TITLE not in allowed:
-            # Doseport's own health check (C-ECHO as the site AE title) must get through.
-            allowed.append(settings.AE_TITLE)
+        if allowed and settings.HEALTH_AE not in allowed:
+            # Doseport's own health check; store.handlers.handle_requested admits it only
+            # from this host.
+            allowed.append(settings.HEALTH_AE)
         return cls(
             ae_title=node.ae_title,
             port=node.port,
@@ -133,7 +124,7 @@ def store_run_overrides(argv: list[str]) -> dict[str, Any]:
 
 def storage_sop_classes() -> list[str]:
     """Every storage SOP class pynetdicom knows, plus the dose SR classes, no duplicates."""
-    uids = [str(uid) for uid in _STORAGE_CLASSES.values()]
+    uids = [str(cx.abstract_syntax) for cx in AllStoragePresentationContexts]
     return list(dict.fromkeys([*uids, *DOSE_SR_CLASSES]))
 
 
@@ -173,71 +164,3 @@ def make_store_ae(settings: AESettings) -> AE:
         ae.add_supported_context(uid, syntaxes)
     ae.add_supported_context(VERIFICATION, syntaxes)
     return ae
-
-
-class SharedContexts(list[PresentationContext]):
-    """Supported contexts that associations share instead of deep-copying.
-
-    pynetdicom deep-copies the server's contexts for every association; with every
-    storage class times every transfer syntax that costs ~40 ms per association. The
-    acceptor only reads them during negotiation, so one shared copy is safe.
-    """
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> list[PresentationContext]:
-        return list(self)
-
-
-class StoreServer(ThreadedAssociationServer):
-    """pynetdicom's threaded server with shared contexts, optionally sharing its
-    listening socket with other processes of the same node.
-
-    `shared` (set in every process of such a node): the socket is accepted from by several
-    processes. Each waits in select(); a process that already serves associations waits
-    `ACCEPT_DEFER_S` per open association before it accepts, so the least busy process
-    takes the connection. The socket is non-blocking: the others find nothing to accept
-    and go back to waiting.
-    `listen_fd`: a helper process adopts the main process's listening socket instead of
-    binding its own.
-    """
-
-    shared = False
-    listen_fd: int | None = None
-    # TLS nodes: accepted sockets are wrapped here and handshake in their own thread
-    # (pynetdicom's `ssl_context` would handshake in the accepting thread, so one silent
-    # caller would hold up every other connection).
-    tls_context: ssl.SSLContext | None = None
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.contexts = SharedContexts(self.contexts)
-
-    def server_bind(self) -> None:
-        if self.listen_fd is None:
-            super().server_bind()
-            return
-        if self.socket is not None:
-            self.socket.close()
-        self.socket = socket.socket(fileno=self.listen_fd)
-        self.server_address = self.socket.getsockname()
-
-    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
-        if self.shared:
-            busy = len(self.ae.active_associations)
-            if busy:
-                time.sleep(min(busy * ACCEPT_DEFER_S, ACCEPT_DEFER_MAX_S))
-        sock, address = super().get_request()
-        if self.tls_context is not None:
-            sock = tls.wrap_accepted(self.tls_context, sock)
-        return sock, address
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        if isinstance(request, ssl.SSLSocket) and not tls.handshake(request, client_address):
-            return  # socketserver closes the connection
-        super().finish_request(request, client_address)
-
-    def server_activate(self) -> None:
-        if self.listen_fd is None:
-            super().server_activate()  # listen()
-        if self.shared:
-            assert self.socket is not None
-            self.socket.setblocking(False)

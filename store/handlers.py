@@ -9,6 +9,7 @@ maintenance thread into `NodeContext`.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
 import threading
@@ -27,7 +28,9 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, Imp
 from pynetdicom import evt
 
 from imports.classify import classify, classify_sop_class
-from store import fastpath, wakeup
+from store.acceptor.framing import Framing
+from store.acceptor.framing import check as check_framing
+from store.acceptor.limits import Limits
 from store.spool import Spool
 from store.wire import (
     CANNOT_UNDERSTAND,
@@ -52,7 +55,7 @@ logger = logging.getLogger(__name__)
 PEEK_STOP = 0x0040A730
 PEEK_STOP_SR = 0x7FE00000
 SR_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
-MAX_READ = 64 * 1024 * 1024
+HEADER_INFLATE_MAX = Limits.header_inflate_max
 
 
 def _enqueue_import(path: Path, node_id: int) -> None:
@@ -103,7 +106,6 @@ class NodeContext:
     spool: Spool
     del_no_match: bool = False
     network_timeout: float = 60.0
-    event_driven: bool = False
     fast_lane: bool = False
     enqueue: Callable[[Path, int], None] = _enqueue_import
     counters: Counters = field(default_factory=Counters)
@@ -176,14 +178,13 @@ class _StrictReader(BytesIO):
         return data
 
 
-def peek_header(event: evt.Event) -> Dataset:
-    """Parse the elements a classifier needs (never the pixel data) from the raw bytes."""
-    request: Any = event.request
-    raw = cast(BytesIO, request.DataSet).getvalue()
-    syntax = event.context.transfer_syntax
-    if syntax == DeflatedExplicitVRLittleEndian:
-        raw = zlib.decompressobj(-zlib.MAX_WBITS).decompress(raw)
-    limit = PEEK_STOP_SR if str(request.AffectedSOPClassUID).startswith(SR_PREFIX) else PEEK_STOP
+def peek_bytes(raw: bytes, syntax: str, sop_class: str, inflated: bool = False) -> Dataset:
+    """Parse the elements a classifier needs (never the pixel data) from a data set's
+    bytes. A deflated data set is inflated no further than HEADER_INFLATE_MAX
+    (`inflated`: `raw` is that inflated prefix already)."""
+    if syntax == DeflatedExplicitVRLittleEndian and not inflated:
+        raw = zlib.decompressobj(-zlib.MAX_WBITS).decompress(raw, HEADER_INFLATE_MAX)
+    limit = PEEK_STOP_SR if sop_class.startswith(SR_PREFIX) else PEEK_STOP
 
     def stop(tag: BaseTag, vr: str | None, length: int) -> bool:
         return int(tag) >= limit
@@ -199,19 +200,63 @@ def peek_header(event: evt.Event) -> Dataset:
     return ds
 
 
-def is_unmatched(event: evt.Event, sop_class: str) -> bool | Dataset:
-    """True when no importer wants the object; a Dataset status when it cannot be read."""
-    verdict = classify_sop_class(sop_class)
-    if verdict != "needs_header":
-        return verdict == "not_importable"
+def peek_header(event: evt.Event) -> Dataset:
+    request: Any = event.request
+    raw = cast(BytesIO, request.DataSet).getvalue()
+    return peek_bytes(raw, str(event.context.transfer_syntax), str(request.AffectedSOPClassUID))
+
+
+def unmatched_from_bytes(raw: bytes, syntax: str, sop_class: str,
+                         inflated: bool = False) -> bool | str:
+    """For a class that needs the header look: True when no importer wants the object;
+    an Error Comment when its header cannot be read."""
     try:
-        ds = peek_header(event)
+        ds = peek_bytes(raw, syntax, sop_class, inflated)
         if "SOPClassUID" not in ds:
             ds.SOPClassUID = sop_class
         # pydicom decodes values lazily: a broken element raises inside classify().
         return not classify(ds).importable
     except Exception as exc:
-        return _status(CANNOT_UNDERSTAND, f"cannot parse dataset: {type(exc).__name__}")
+        return f"cannot parse dataset: {type(exc).__name__}"
+
+
+def framing_problem(event: evt.Event) -> str:
+    """'' when the received bytes are framed as a data set, else what is wrong."""
+    request: Any = event.request
+    raw = cast(BytesIO, request.DataSet).getbuffer()
+    syntax = str(event.context.transfer_syntax)
+    try:
+        if syntax == DeflatedExplicitVRLittleEndian:
+            inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+            data = inflater.decompress(raw, HEADER_INFLATE_MAX)
+            framing = Framing(implicit=False)
+            framing.feed(data)
+            capped = len(data) >= HEADER_INFLATE_MAX or bool(inflater.unconsumed_tail)
+            problem = framing.finish(complete=not capped)
+        else:
+            problem = check_framing(raw, implicit=syntax == ImplicitVRLittleEndian,
+                                    little=syntax != ExplicitVRBigEndian)
+    except zlib.error as exc:
+        problem = f"deflated data set does not inflate: {exc}"
+    finally:
+        raw.release()
+    return f"not a data set: {problem}" if problem else ""
+
+
+def is_unmatched(event: evt.Event, sop_class: str) -> bool | Dataset:
+    """True when no importer wants the object; a Dataset status when it cannot be read."""
+    problem = framing_problem(event)
+    if problem:
+        return _status(CANNOT_UNDERSTAND, problem)
+    verdict = classify_sop_class(sop_class)
+    if verdict != "needs_header":
+        return verdict == "not_importable"
+    request: Any = event.request
+    raw = cast(BytesIO, request.DataSet).getvalue()
+    unmatched = unmatched_from_bytes(raw, str(event.context.transfer_syntax), sop_class)
+    if isinstance(unmatched, str):
+        return _status(CANNOT_UNDERSTAND, unmatched)
+    return unmatched
 
 
 def handle_store(event: evt.Event, ctx: NodeContext) -> int | Dataset:
@@ -224,7 +269,8 @@ def handle_store(event: evt.Event, ctx: NodeContext) -> int | Dataset:
         info = ctx.assocs.get(id(event.assoc))
         unmatched = is_unmatched(event, sop_class)
         if isinstance(unmatched, Dataset):
-            logger.warning("node %s: %s for %s", ctx.node_id, unmatched.ErrorComment, sop_uid)
+            logger.warning("node %s: %s from %s: %s", ctx.node_id, sop_uid, _peer_of(event),
+                           unmatched.ErrorComment)
             ctx.failed(info, f"unreadable object {sop_uid}")
             return unmatched
         if unmatched and ctx.del_no_match:
@@ -262,7 +308,10 @@ def handle_echo(event: evt.Event, ctx: NodeContext) -> int:
 
 def _peer_of(event: evt.Event) -> str:
     requestor = event.assoc.requestor
-    return f"{requestor.address}:{requestor.port}"
+    try:
+        return f"{requestor.address}:{requestor.port}"
+    except ValueError:  # no address information (a requestor never connected)
+        return "an unknown peer"
 
 
 def handle_accepted(event: evt.Event, ctx: NodeContext) -> None:
@@ -313,70 +362,47 @@ def handle_closed(event: evt.Event, ctx: NodeContext) -> None:
     )
 
 
-def _fast_recv(sock: Any, assoc: Any, quickack: bool) -> Callable[[int], bytearray]:
-    """Replacement for AssociationSocket.recv: large reads into one buffer.
-
-    pynetdicom reads in 4 KiB pieces; a 512 KiB CT image costs 128 calls. TCP_QUICKACK
-    (Linux, not sticky) is re-armed before each read so that a sender that leaves Nagle
-    on does not wait for our delayed ACK between the two halves of each PDU. A peer that
-    disconnects before its association request would otherwise hold one of the node's
-    association slots until the ACSE timeout: we wake the waiting acceptor at once.
-    """
-    raw: socket.socket = sock.socket
-
-    def gone() -> None:
-        if assoc.requestor.primitive is None and not getattr(assoc, "_doseport_gone", False):
-            assoc._doseport_gone = True
-            assoc.dul.to_user_queue.put(None)  # read by the acceptor as "no request"
-
-    def recv(nr_bytes: int) -> bytearray:
-        if nr_bytes > MAX_READ:
-            # Far above the PDU size we accept: answering with a short read makes
-            # pynetdicom close the connection instead of us allocating the claim.
-            logger.warning("peer announced a %d byte PDU; closing the connection", nr_bytes)
-            return bytearray()
-        buffer = bytearray(nr_bytes)
-        view = memoryview(buffer)
-        read = 0
-        try:
-            while read < nr_bytes:
-                if quickack:
-                    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
-                got = raw.recv_into(view[read:], min(nr_bytes - read, 1 << 20))
-                if not got:
-                    break
-                read += got
-        except OSError:
-            gone()
-            raise
-        finally:
-            view.release()
-        if read < nr_bytes:
-            gone()
-            del buffer[read:]
-        return buffer
-
-    return recv
-
-
 def handle_conn_open(event: evt.Event, ctx: NodeContext) -> None:
     sock: Any = event.assoc.dul.socket
     if sock is None or sock.socket is None:
         return
-    raw: socket.socket = sock.socket
-    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    raw.settimeout(ctx.network_timeout)
-    quickack = hasattr(socket, "TCP_QUICKACK")
-    sock.recv = _fast_recv(sock, event.assoc, quickack)
-    if ctx.event_driven:
-        wakeup.attach(event.assoc)
-    if ctx.fast_lane:
-        fastpath.attach(event.assoc, ctx)
+    sock.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-def handlers_for(ctx: NodeContext) -> list[tuple[Any, Callable[..., Any], list[Any]]]:
+def is_this_host(event: evt.Event) -> bool:
+    """The peer is this machine: a loopback address, or the address it called us on."""
+    peer = str(event.assoc.requestor.address)
+    try:
+        if ipaddress.ip_address(peer).is_loopback:
+            return True
+    except ValueError:
+        return False
+    return peer == str(event.assoc.acceptor.address)
+
+
+def handle_requested(event: evt.Event, ctx: NodeContext, health_ae: str) -> None:
+    """Doseport's health-check AE title is admitted from this host only."""
+    primitive: Any = event.assoc.requestor.primitive
+    calling = str(getattr(primitive, "calling_ae_title", "")).strip()
+    if calling != health_ae or is_this_host(event):
+        return
+    event.assoc.acse.send_reject(0x01, 0x01, 0x03)  # calling AE title not recognised
+    message = (f"rejected association from {calling!r} at {_peer_of(event)}: the health "
+               "check AE title is only accepted from this host")
+    logger.warning("node %s: %s", ctx.node_id, message)
+    with ctx.lock:
+        ctx.counters.associations_rejected += 1
+        ctx.counters.last_error = message
+        ctx.counters.last_error_at = time.time()
+
+
+def handlers_for(
+    ctx: NodeContext, limits: Limits | None = None
+) -> list[tuple[Any, Callable[..., Any], list[Any]]]:
+    health_ae = (limits or Limits.from_settings()).health_ae
     return [
         (evt.EVT_CONN_OPEN, handle_conn_open, [ctx]),
+        (evt.EVT_REQUESTED, handle_requested, [ctx, health_ae]),
         (evt.EVT_ACCEPTED, handle_accepted, [ctx]),
         (evt.EVT_REJECTED, handle_rejected, [ctx]),
         (evt.EVT_ABORTED, handle_aborted, [ctx]),

@@ -21,7 +21,6 @@ from django.conf import settings as django_settings
 from django.db import close_old_connections
 from django.utils import timezone
 from pynetdicom import AE
-from pynetdicom.transport import ThreadedAssociationServer
 
 from doseport.processes import (
     Child,
@@ -33,8 +32,8 @@ from doseport.processes import (
 )
 from lib import aeconfig
 from nodes.models import DeleteSettings, StoreNode
-from store import malloc, recovery, wakeup
-from store.ae import AESettings, StoreServer, make_store_ae, store_run_overrides
+from store import acceptor, malloc, recovery
+from store.ae import AESettings, make_store_ae, store_run_overrides
 from store.dispatch import ImportDispatcher
 from store.handlers import Counters, NodeContext, enqueue_import_batch, handlers_for
 from store.models import HEARTBEAT_S, State, StoreRuntime
@@ -107,41 +106,39 @@ class NodeProcess:
         self.spool = Spool.for_node(node.pk)
         self.ctx = NodeContext(
             node_id=node.pk, spool=self.spool, network_timeout=self.settings.network_timeout,
-            event_driven=True, fast_lane=django_settings.STORE_FAST_LANE,
+            fast_lane=django_settings.STORE_FAST_LANE,
         )
+        self.limits = acceptor.Limits.from_settings()
         # Associations hand spooled paths to this thread, which queues them in batches.
         self.dispatcher = ImportDispatcher(node.pk, enqueue_import_batch, self.ctx.error)
         self.ctx.enqueue = self.dispatcher.submit
         self.ae: AE | None = None
-        self.server: ThreadedAssociationServer | None = None
+        self.server: acceptor.StoreServer | None = None
         self.stopping = threading.Event()
         self.started_at = timezone.now()
         self.next_sweep = 0.0
         self.next_trim = time.monotonic() + TRIM_EVERY_S
         self.swept_once = False
+        self.degraded = ""
 
     def start(self) -> None:
         """Bind and serve in a background thread. Raises OSError when the port is taken."""
         malloc.use_one_arena()  # before the first thread (store.malloc says why)
         self.refresh_settings()
         self.dispatcher.start()
-        wakeup.install()
         self.ae = make_store_ae(self.settings)
-        server_class = type("NodeServer", (StoreServer,), {
-            "shared": self.processes > 1 or self.listen_fd is not None,
-            "listen_fd": self.listen_fd,
-            "tls_context": aeconfig.server_tls(self.settings.ae),
-        })
-        server = self.ae.make_server(
-            self.settings.address, evt_handlers=handlers_for(self.ctx),  # type: ignore[arg-type]
-            server_class=server_class,
+        server, caps = acceptor.make_server(
+            self.ae, self.settings.address, handlers_for(self.ctx, self.limits), self.ctx,
+            self.limits, lane=self.ctx.fast_lane,
+            shared=self.processes > 1 or self.listen_fd is not None, listen_fd=self.listen_fd,
+            tls_context=aeconfig.server_tls(self.settings.ae), node_label=f"node {self.node_id}",
         )
         self.server = server
-        self.ae._servers.append(server)  # as start_server() does, so shutdown() finds it
-        threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.2},
-            name=f"store-node-{self.node_id}", daemon=True,
-        ).start()
+        acceptor.serve(self.ae, server, f"store-node-{self.node_id}")
+        self.degraded = caps.describe()
+        if self.degraded:  # still correct, slower: shown on the node's status
+            logger.warning("node %s: %s", self.node_id, self.degraded)
+            self.ctx.error(self.degraded)
         logger.info(
             "node %s: %s listening on %s:%d (pid %d%s)", self.node_id, self.settings.ae_title,
             *self.settings.address, os.getpid(), ", helper" if self.helper else "",

@@ -1,6 +1,6 @@
 """Bytes on the wire and in the spool file, encoded and decoded by hand.
 
-The C-STORE fast lane (store/fastpath.py) and the handlers (store/handlers.py) need a few
+The C-STORE fast lane (store/acceptor/lane.py) and the handlers (store/handlers.py) need a few
 encodings on every object: the file meta header of a spool file, the command set of a
 C-STORE request and response (group 0000, implicit VR little endian, PS3.7 9.3.1 and
 9.3.1.2) and P-DATA-TF PDUs (PS3.8 9.3.5). Building them with pydicom and pynetdicom

@@ -83,7 +83,7 @@ def test_it_lets_doseports_own_health_check_through_an_allow_list() -> None:
     from tests.store_helpers import make_node
 
     node = make_node(allowed_calling_aets="CT1")
-    assert AESettings.for_node(node).allowed_calling_aets == ("CT1", "DOSEPORT")
+    assert AESettings.for_node(node).allowed_calling_aets == ("CT1", "DOSEPORT-HC")
     open_node = make_node(name="open", port=node.port + 1)
     assert AESettings.for_node(open_node).allowed_calling_aets == ()
 

@@ -141,7 +141,7 @@ def test_it_refuses_a_dataset_with_a_wrong_declared_length_when_it_must_read_it(
         _config.STORE_SEND_CHUNKED_DATASET = False
         assoc.release()
     assert 0xC000 <= response.Status <= 0xCFFF, hex(response.Status)
-    assert "cannot parse" in str(response.ErrorComment)
+    assert "not a data set" in str(response.ErrorComment)
     assert pynetdicom_send(node, [_write_rdsr(node)]) == [0]
 
 
@@ -194,8 +194,10 @@ def test_it_keeps_serving_after_a_thousand_dropped_associations(running) -> None
                 sock.settimeout(5)
                 answers.append(sock.recv(1)[:1])
     assert time.monotonic() - started < 120
-    # Accepted (0x02), or rejected (0x03) while 20 dropped ones are still being torn down.
-    assert set(answers) <= {b"\x02", b"\x03"}
+    # Accepted (0x02), rejected (0x03) while 20 dropped ones are still being torn down,
+    # or refused unread (b"") while 16 from this address are (store.acceptor.limits).
+    assert set(answers) <= {b"\x02", b"\x03", b""}
+    assert answers.count(b"\x02") >= len(answers) // 3
     print("accepted", answers.count(b"\x02"), "rejected", answers.count(b"\x03"))
     assert echo(node.peer()).ok
     wait_for(lambda: StoreRuntime.for_node(node).associations_open == 0, timeout=30, interval=0.5)

@@ -1,4 +1,4 @@
-"""The C-STORE fast lane (store/fastpath.py) against real senders, and its wire encodings.
+"""The C-STORE fast lane (store/acceptor/lane.py) against real senders, and its wire encodings.
 
 The lane must be indistinguishable from pynetdicom's own path: same bytes in the spool,
 same statuses, same counters; and it must cope with PDU layouts DCMTK and pynetdicom do

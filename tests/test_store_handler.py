@@ -119,7 +119,7 @@ def test_it_answers_cannot_understand_when_a_needed_header_is_unreadable(
     status = handle_store(_event(ds, raw=raw), ctx)
     assert isinstance(status, Dataset)
     assert CANNOT_UNDERSTAND <= status.Status <= 0xCFFF
-    assert "cannot parse" in status.ErrorComment and len(status.ErrorComment) <= 64
+    assert "not a data set" in status.ErrorComment and len(status.ErrorComment) <= 64
     assert _files(ctx) == []
     assert ctx.counters.objects_failed == 1
 

@@ -7,19 +7,21 @@ the response the same way: about 2 ms of CPU per object on this project's machin
 what DCMTK needs for the whole object. For the common case we do that work in the DUL
 thread that reads the socket:
 
-- a C-STORE-RQ on an accepted context whose SOP class decides the import question by
-  itself (imports.classify.classify_sop_class is not "needs_header") goes through the
-  lane: its data set fragments are written straight from the receive buffer into a
-  spool part, and at the last fragment the part is committed (fsync, rename, fsync of
-  the folder), the import is enqueued and the C-STORE-RSP is written to the socket;
-- everything else (association set-up and release, aborts, C-ECHO, a C-STORE whose
-  class needs a header peek, anything malformed) goes to pynetdicom unchanged, through
-  the handlers in store/handlers.py.
+- a C-STORE-RQ on an accepted storage context goes through the lane: its data set
+  fragments are written straight from the receive buffer into a spool part while
+  `Framing` follows the element headers (and a class that needs a header look keeps a
+  bounded prefix for it); at the last fragment a data set that is not one is answered
+  0xC000 and removed, else the part is committed (fsync, rename, fsync of the folder),
+  the import is enqueued and the C-STORE-RSP is written to the socket;
+- everything else (association set-up and release, aborts, C-ECHO) goes to pynetdicom
+  unchanged, through the handlers in store/handlers.py.
 
-The order of the steps, the statuses and the counters are those of
-`store.handlers.handle_store`. The lane only runs while the association is established
-(state Sta6, where P-DATA leaves the state unchanged), so the state machine never misses
-a transition. A partial object is removed when the association ends without it.
+The PDUs arrive already checked by store.acceptor.guard (sizes, command sets, UIDs).
+
+The statuses and the counters are those of `store.handlers.handle_store`. The lane only
+runs while the association is established (state Sta6, where P-DATA leaves the state
+unchanged), so the state machine never misses a transition. A partial object is removed
+when the association ends without it.
 """
 
 from __future__ import annotations
@@ -27,16 +29,20 @@ from __future__ import annotations
 import logging
 import struct
 import time
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ImplicitVRLittleEndian
+
 from imports.classify import classify_sop_class
-from store import wakeup
+from store.acceptor.framing import Framing
 from store.spool import SpoolPart
 from store.wire import (
     AFFECTED_SOP_CLASS,
     AFFECTED_SOP_INSTANCE,
     C_STORE_RQ,
+    CANNOT_UNDERSTAND,
     COMMAND_FIELD,
     DATASET_TYPE,
     MESSAGE_ID,
@@ -57,6 +63,7 @@ from store.wire import (
 )
 
 if TYPE_CHECKING:
+    from store.acceptor.limits import Limits
     from store.handlers import NodeContext
 
 logger = logging.getLogger(__name__)
@@ -79,19 +86,27 @@ class Incoming:
     sop_uid: str
     part: SpoolPart | None
     discard: bool
+    framing: Framing
     error: str = ""
     size: int = 0
     started: float = 0.0
+    syntax: str = ""
+    needs_header: bool = False
+    prefix: bytearray = field(default_factory=bytearray)  # for the header look
+    inflater: Any = None  # a zlib decompressor for a deflated data set
+    inflated: int = 0
+    capped: bool = False  # the inflation stopped at the cap: the framing saw a prefix
 
 
 class FastLane:
-    """Replaces `DULServiceProvider._read_pdu_data` for one accepted association."""
+    """Reads the PDUs of one established association in its DUL thread
+    (store.acceptor.loops.FastDUL calls `read_pdu`)."""
 
-    def __init__(self, assoc: Any, ctx: NodeContext) -> None:
+    def __init__(self, assoc: Any, dul: Any, ctx: NodeContext, limits: Limits) -> None:
         self.assoc = assoc
-        self.dul = assoc.dul
+        self.dul = dul
         self.ctx = ctx
-        self.pynetdicom_read = self.dul._read_pdu_data
+        self.limits = limits
         self.command: list[tuple[int, int, bytes]] = []  # fragments of a command set
         self.passing = False  # pynetdicom owns the data set now arriving
         self.incoming: Incoming | None = None
@@ -100,9 +115,6 @@ class FastLane:
     # -- reading -----------------------------------------------------------------------
     def read_pdu(self) -> None:
         dul = self.dul
-        if dul.state_machine.current_state != ESTABLISHED:
-            self.pynetdicom_read()
-            return
         try:
             head = dul.socket.recv(6)
             pdu_type, _, length = struct.unpack(">BBL", head)
@@ -127,10 +139,16 @@ class FastLane:
             return
         try:
             self.on_p_data(head, body)
-        except ValueError as exc:  # malformed PDV items: pynetdicom's answer is an abort
-            logger.warning("node %s: invalid P-DATA-TF PDU: %s", self.ctx.node_id, exc)
+        except Exception as exc:  # pynetdicom's answer to what it cannot take: an abort
+            logger.warning("node %s: P-DATA-TF PDU from %s not taken: %s: %s; aborting",
+                           self.ctx.node_id, self.peer, type(exc).__name__, exc)
             self.drop_incoming()
             dul.event_queue.put("Evt19")
+
+    @property
+    def peer(self) -> str:
+        requestor = self.assoc.requestor
+        return f"{requestor.address}:{requestor.port}"
 
     def to_pynetdicom(self, pdu_bytes: bytes) -> None:
         """What pynetdicom's own reader does after reading a PDU."""
@@ -199,18 +217,21 @@ class FastLane:
         ):
             return False
         verdict = classify_sop_class(sop_class)
-        if verdict == "needs_header":
-            return False
         ctx = self.ctx
+        syntax = str(context.transfer_syntax[0])
+        framing = Framing(implicit=syntax == ImplicitVRLittleEndian,
+                          little=syntax != ExplicitVRBigEndian)
         incoming = Incoming(context_id, message_id, sop_class, sop_uid, None,
                             discard=verdict == "not_importable" and ctx.del_no_match,
-                            started=time.perf_counter())
+                            framing=framing, started=time.perf_counter(), syntax=syntax,
+                            needs_header=verdict == "needs_header")
+        if syntax == DeflatedExplicitVRLittleEndian:
+            incoming.inflater = zlib.decompressobj(-zlib.MAX_WBITS)
         if not incoming.discard:
             try:
                 part = self.take_part()
                 part.write(PREAMBLE + file_meta_bytes(
-                    sop_class, sop_uid, str(context.transfer_syntax[0]),
-                    str(self.assoc.requestor.ae_title).strip(),
+                    sop_class, sop_uid, syntax, str(self.assoc.requestor.ae_title).strip(),
                 ))  # a failed write has discarded the part
                 incoming.part = part
             except OSError as exc:
@@ -220,6 +241,7 @@ class FastLane:
 
     def receive(self, incoming: Incoming, fragment: memoryview) -> None:
         incoming.size += len(fragment)
+        self.look(incoming, fragment)
         if incoming.part is None:
             return
         try:
@@ -227,11 +249,57 @@ class FastLane:
         except OSError as exc:  # keep reading the rest of the object, answer A700 at the end
             incoming.part, incoming.error = None, str(exc)
 
+    def look(self, incoming: Incoming, fragment: memoryview) -> None:
+        """Feed the framing check (through a capped inflation for a deflated data set)
+        and keep the prefix a header look needs."""
+        data: bytes | memoryview = fragment
+        cap = self.limits.header_inflate_max
+        if incoming.inflater is not None:
+            if incoming.capped:
+                return
+            try:
+                data = incoming.inflater.decompress(fragment, cap - incoming.inflated)
+            except zlib.error as exc:
+                incoming.framing.error = f"deflated data set does not inflate: {exc}"
+                incoming.capped = True
+                return
+            incoming.inflated += len(data)
+            if incoming.inflated >= cap or incoming.inflater.unconsumed_tail:
+                incoming.capped = True  # the rest is not looked at, never inflated
+        incoming.framing.feed(data)
+        if incoming.needs_header and len(incoming.prefix) < cap:
+            incoming.prefix += data[:cap - len(incoming.prefix)]
+
+    def verdict(self, incoming: Incoming) -> tuple[int, str]:
+        """(status, comment) for a complete data set before it is kept; Success lets it
+        through. Decides `discard` for a class that needed the header look."""
+        problem = incoming.framing.finish(complete=not incoming.capped)
+        if problem:
+            return CANNOT_UNDERSTAND, f"not a data set: {problem}"
+        if incoming.needs_header:
+            from store.handlers import unmatched_from_bytes
+
+            unmatched = unmatched_from_bytes(bytes(incoming.prefix), incoming.syntax,
+                                             incoming.sop_class, inflated=True)
+            incoming.prefix = bytearray()
+            if isinstance(unmatched, str):
+                return CANNOT_UNDERSTAND, unmatched
+            incoming.discard = unmatched and self.ctx.del_no_match
+        return SUCCESS, ""
+
     def finish(self, incoming: Incoming) -> None:
         ctx = self.ctx
         info = ctx.assocs.get(id(self.assoc))
-        status, comment = SUCCESS, ""
-        if incoming.discard:
+        status, comment = self.verdict(incoming)
+        if status != SUCCESS:
+            logger.warning("node %s: %s from %s: %s", ctx.node_id, incoming.sop_uid,
+                           self.peer, comment)
+            if incoming.part is not None:
+                incoming.part.discard()
+            ctx.failed(info, f"unreadable object {incoming.sop_uid}: {comment}")
+        elif incoming.discard:
+            if incoming.part is not None:
+                incoming.part.discard()
             ctx.discarded(info)
         else:
             path = None
@@ -251,6 +319,8 @@ class FastLane:
         self.respond(incoming, status, comment)
         if status == SUCCESS and not incoming.discard:
             self.open_spare()
+        if status != SUCCESS or incoming.discard:
+            return
         logger.debug("node %s: stored %s in %.1f ms", ctx.node_id, incoming.sop_uid,
                      (time.perf_counter() - incoming.started) * 1000)
 
@@ -289,24 +359,3 @@ class FastLane:
                         incoming.sop_uid)
 
 
-# The pynetdicom internals the lane relies on (pynetdicom 3.0; pyproject.toml pins it).
-DUL_INTERNALS = ("_read_pdu_data", "_decode_pdu", "_recv_pdu", "event_queue",
-                 "state_machine", "socket", "_target")
-
-
-def attach(assoc: Any, ctx: NodeContext) -> FastLane | None:
-    """Route the association's P-DATA through a FastLane; call before its threads start.
-
-    Returns None (pynetdicom's own path serves the association) when this pynetdicom
-    lacks an internal the lane needs."""
-    dul = assoc.dul
-    missing = [name for name in DUL_INTERNALS if not hasattr(dul, name)]
-    if missing or not hasattr(assoc, "_accepted_cx"):
-        logger.warning("node %s: fast lane off for this pynetdicom (missing %s)",
-                       ctx.node_id, ", ".join(missing) or "_accepted_cx")
-        return None
-    lane = FastLane(assoc, ctx)
-    dul._read_pdu_data = lane.read_pdu
-    wakeup.when_dul_ends(dul, lane.drop_incoming)
-    assoc._doseport_lane = lane
-    return lane
