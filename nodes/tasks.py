@@ -46,7 +46,8 @@ def echo_due_nodes_task() -> int:
 
 
 def not_listening(node: StoreNode | RemoteNode) -> str:
-    """'stopped' or 'starting' for a store node Doseport runs and that is not up; else ''."""
+    """Why a store node Doseport runs is not echoed ('stopped', 'starting', 'crashed'...);
+    '' when it should answer (listening, or silent while it should be listening)."""
     if not isinstance(node, StoreNode) or not node.controlled:
         return ""
     from store.control import shown  # store imports nodes: import when needed

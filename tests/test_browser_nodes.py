@@ -177,6 +177,9 @@ def test_it_starts_stops_and_explains_a_node_in_each_state(
         shoot_panel(driver, node.pk, artifacts / "node_panel_listening.png")
 
         driver.find_element(By.CSS_SELECTOR, f"#store-{node.pk} button.store-stop").click()
+        alert = WebDriverWait(driver, WAIT_S).until(lambda d: d.switch_to.alert)
+        assert "connection refused" in alert.text  # a listening node asks first
+        alert.accept()
         wait_state(driver, node.pk, "Stopped")
         text = driver.find_element(By.ID, f"store-{node.pk}").text
         assert "stopped by boss at" in text and "Not responding" not in text
