@@ -98,3 +98,4 @@ def test_rf_dose_and_nm_activity_levels_are_in_the_charts_units(browser: Client)
 def test_the_chart_page_explains_the_marks(browser: Client) -> None:
     page = browser.get("/insight/ct/").content.decode()
     assert "black tick marks the reference level" in page and 'href="/alerts/levels/"' in page
+    assert "black tick" not in browser.get("/insight/mg/").content.decode()  # no level charts
