@@ -23,6 +23,15 @@ from store.models import State, StoreRuntime
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _fresh_counts() -> None:
+    from django.core.cache import cache
+
+    from metrics.collector import IMPORTS_CACHE_KEY
+
+    cache.delete(IMPORTS_CACHE_KEY)
+
+
 def _scrape(client: Client | None = None) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     response = (client or Client()).get("/metrics", REMOTE_ADDR="127.0.0.1")
     assert response.status_code == 200, response.content
