@@ -257,7 +257,7 @@ def test_it_comes_back_within_ten_seconds_after_each_of_15_kills_and_imports_onc
     node = make_node(auto_start=True)
     drain(spawn("stores"), tmp_path / "stores.log")
     drain(spawn("worker"), tmp_path / "worker.log")
-    pid = int(wait_for(lambda: _running_pid(node.pk), timeout=30, interval=0.1))  # type: ignore[call-overload]
+    pid = int(wait_for(lambda: _running_pid(node.pk), timeout=120, interval=0.1))  # type: ignore[call-overload]
 
     # Two senders, like two modalities that both hold the reports and retry until answered.
     acks: list[set[str]] = [set(), set()]
