@@ -132,10 +132,34 @@ def wait_state(driver: WebDriver, node_id: int, expected: str) -> None:
     ).until(lambda d: panel_state(d, node_id) == expected)
 
 
+def retrying(driver: WebDriver, action: Callable[[WebDriver], Any]) -> Any:
+    """Run `action` again when the panel it touches is swapped by its polling meanwhile."""
+    result: list[Any] = []
+
+    def attempt(d: WebDriver) -> bool:
+        result.append(action(d))
+        return True
+
+    WebDriverWait(driver, WAIT_S, poll_frequency=0.1, ignored_exceptions=(
+        StaleElementReferenceException, NoSuchElementException)).until(attempt)
+    return result[-1]
+
+
+def panel_text(driver: WebDriver, node_id: int) -> str:
+    return str(retrying(driver, lambda d: d.find_element(By.ID, f"store-{node_id}").text))
+
+
+def click(driver: WebDriver, selector: str) -> None:
+    retrying(driver, lambda d: d.find_element(By.CSS_SELECTOR, selector).click())
+
+
 def shoot_panel(driver: WebDriver, node_id: int, path: Path) -> None:
-    panel = driver.find_element(By.ID, f"store-{node_id}")
-    driver.execute_script("arguments[0].scrollIntoView(true);", panel)
-    panel.screenshot(str(path))
+    def shoot(d: WebDriver) -> None:
+        panel = d.find_element(By.ID, f"store-{node_id}")
+        d.execute_script("arguments[0].scrollIntoView(true);", panel)
+        panel.screenshot(str(path))
+
+    retrying(driver, shoot)
 
 
 def test_it_starts_stops_and_explains_a_node_in_each_state(
@@ -173,22 +197,22 @@ def test_it_starts_stops_and_explains_a_node_in_each_state(
 
         spawn("stores")
         wait_state(driver, node.pk, "Listening")
-        assert f"on port {node.port}" in driver.find_element(By.ID, f"store-{node.pk}").text
+        assert f"on port {node.port}" in panel_text(driver, node.pk)
         shoot_panel(driver, node.pk, artifacts / "node_panel_listening.png")
 
-        driver.find_element(By.CSS_SELECTOR, f"#store-{node.pk} button.store-stop").click()
+        click(driver, f"#store-{node.pk} button.store-stop")
         alert = WebDriverWait(driver, WAIT_S).until(lambda d: d.switch_to.alert)
         assert "connection refused" in alert.text  # a listening node asks first
         alert.accept()
         wait_state(driver, node.pk, "Stopped")
-        text = driver.find_element(By.ID, f"store-{node.pk}").text
+        text = panel_text(driver, node.pk)
         assert "stopped by boss at" in text and "Not responding" not in text
         assert status_of(driver, f"store-{node.pk}") == "Stopped"
         shoot_panel(driver, node.pk, artifacts / "node_panel_stopped.png")
 
-        driver.find_element(By.CSS_SELECTOR, f"#store-{taken.pk} button.store-start").click()
+        click(driver, f"#store-{taken.pk} button.store-start")
         wait_state(driver, taken.pk, "Crashed")
-        text = driver.find_element(By.ID, f"store-{taken.pk}").text
+        text = panel_text(driver, taken.pk)
         assert f"port {taken.port} is in use by another program" in text
         shoot_panel(driver, taken.pk, artifacts / "node_panel_crashed_port_held.png")
         driver.save_screenshot(str(artifacts / "node_panels_states.png"))
