@@ -220,40 +220,41 @@ def unmatched_from_bytes(raw: bytes, syntax: str, sop_class: str,
         return f"cannot parse dataset: {type(exc).__name__}"
 
 
-def framing_problem(event: evt.Event) -> str:
-    """'' when the received bytes are framed as a data set, else what is wrong."""
-    request: Any = event.request
-    raw = cast(BytesIO, request.DataSet).getbuffer()
-    syntax = str(event.context.transfer_syntax)
+def framing_problem(raw: bytes | memoryview, syntax: str) -> tuple[str, bytes | None]:
+    """('' or what is wrong with the data set's framing, the inflated prefix of a
+    deflated data set (inflated once, at most HEADER_INFLATE_MAX) or None)."""
+    inflated = None
     try:
         if syntax == DeflatedExplicitVRLittleEndian:
             inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-            data = inflater.decompress(raw, HEADER_INFLATE_MAX)
+            inflated = inflater.decompress(raw, HEADER_INFLATE_MAX)
             framing = Framing(implicit=False)
-            framing.feed(data)
-            capped = len(data) >= HEADER_INFLATE_MAX or bool(inflater.unconsumed_tail)
+            framing.feed(inflated)
+            capped = len(inflated) >= HEADER_INFLATE_MAX or bool(inflater.unconsumed_tail)
             problem = framing.finish(complete=not capped)
         else:
             problem = check_framing(raw, implicit=syntax == ImplicitVRLittleEndian,
                                     little=syntax != ExplicitVRBigEndian)
     except zlib.error as exc:
         problem = f"deflated data set does not inflate: {exc}"
-    finally:
-        raw.release()
-    return f"not a data set: {problem}" if problem else ""
+    return (f"not a data set: {problem}" if problem else ""), inflated
 
 
 def is_unmatched(event: evt.Event, sop_class: str) -> bool | Dataset:
     """True when no importer wants the object; a Dataset status when it cannot be read."""
-    problem = framing_problem(event)
+    request: Any = event.request
+    syntax = str(event.context.transfer_syntax)
+    raw = cast(BytesIO, request.DataSet).getvalue()
+    problem, inflated = framing_problem(raw, syntax)
     if problem:
         return _status(CANNOT_UNDERSTAND, problem)
     verdict = classify_sop_class(sop_class)
     if verdict != "needs_header":
         return verdict == "not_importable"
-    request: Any = event.request
-    raw = cast(BytesIO, request.DataSet).getvalue()
-    unmatched = unmatched_from_bytes(raw, str(event.context.transfer_syntax), sop_class)
+    if inflated is not None:
+        unmatched = unmatched_from_bytes(inflated, syntax, sop_class, inflated=True)
+    else:
+        unmatched = unmatched_from_bytes(raw, syntax, sop_class)
     if isinstance(unmatched, str):
         return _status(CANNOT_UNDERSTAND, unmatched)
     return unmatched

@@ -79,7 +79,7 @@ def _store_part(assoc, sop_class: str, sop_uid: str, raw: bytes, pdvs: int) -> N
 def running(spawn, tmp_path):  # type: ignore[no-untyped-def]
     node = make_node()
     proc = drain(spawn("store", "run", str(node.pk)), tmp_path / "node.log")
-    wait_port(node.port, timeout=20)
+    wait_port(node.port, timeout=60)
     return node, proc
 
 

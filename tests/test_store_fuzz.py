@@ -38,7 +38,7 @@ def test_it_survives_a_seeded_fuzz_and_says_why_once(spawn, tmp_path) -> None:  
     node = make_node()
     log = tmp_path / "node.log"
     proc = drain(spawn("store", "run", str(node.pk)), log)
-    wait_port(node.port, timeout=30)
+    wait_port(node.port, timeout=60)
     probe = write(build_ct_rdsr(events=1), tmp_path / "warm.dcm")
     assert pynetdicom_send(node, [probe]) == [0]  # warm up: threads, buffers, imports
     rss, fds = _rss_kb(proc.pid), _fds(proc.pid)
@@ -51,7 +51,9 @@ def test_it_survives_a_seeded_fuzz_and_says_why_once(spawn, tmp_path) -> None:  
     valid = write(build_ct_rdsr(events=3), tmp_path / "valid.dcm")
     assert pynetdicom_send(node, [valid]) == [0]
     wait_for(lambda: _fds(proc.pid) <= fds + FD_MARGIN, timeout=10)
-    assert _rss_kb(proc.pid) - rss < RSS_MARGIN_KB
+    # Back within the margin at once with the lane; on pynetdicom's path (data sets in
+    # memory) once the node's maintenance gives freed pages back (every 30 s).
+    wait_for(lambda: _rss_kb(proc.pid) - rss < RSS_MARGIN_KB, timeout=40, interval=1)
     assert proc.poll() is None
     text = log.read_text()
     assert "Traceback" not in text and "Exception in thread" not in text, text[-4000:]

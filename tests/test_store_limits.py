@@ -47,7 +47,7 @@ def running(spawn, tmp_path):  # type: ignore[no-untyped-def]
     node = make_node()
     log = tmp_path / "node.log"
     proc = drain(spawn("store", "run", str(node.pk)), log)
-    wait_port(node.port, timeout=20)
+    wait_port(node.port, timeout=60)
     return node, proc, log
 
 
@@ -288,7 +288,7 @@ def test_the_allow_list_admits_exactly_what_it_lists(spawn, tmp_path) -> None:  
     """Was: the site AE title DOSEPORT always got through an allow-list."""
     node = make_node(allowed_calling_aets="CT1")
     drain(spawn("store", "run", str(node.pk)), tmp_path / "node.log")
-    wait_port(node.port, timeout=20)
+    wait_port(node.port, timeout=60)
 
     def calling(ae_title: str) -> bool:
         peer = Peer(ae_title=node.ae_title, host="127.0.0.1", port=node.port,
