@@ -323,7 +323,8 @@ def _urls(facts: dict[str, Any]) -> dict[str, str]:
         "imports dates": f"/imports/?date_from={day}&date_to={day + dt.timedelta(days=2)}",
         "imports filtered": f"/imports/?outcome=imported&kind=ct_rdsr&node={facts['node']}"
         f"&date_from={day}&date_to={day + dt.timedelta(days=400)}",
-        "imports text": "/imports/?q=00001234",
+        "imports whole UID": f"/imports/?q={_sop_uid(1234)}",
+        "imports part of a path": f"/imports/?q={facts['counts']['records'] - 30000:08d}",
         "imports late page": f"/imports/?page={late_import_page}",
         "import failed": f"/imports/{failed}/",
         "import imported": f"/imports/{imported}/",

@@ -54,6 +54,10 @@ class ImportRecord(models.Model):
             models.Index(fields=["created_at", "id", "outcome"], name="imports_newest_idx"),
             # The latest retry of the page's kept files (path = kept_path).
             models.Index(fields=["path"], name="imports_path_idx"),
+            # Failures first counts the failed records of a kind or node from an index alone
+            # (at 1,000,000 records: a read of every row of that kind, 300 ms).
+            models.Index(fields=["kind", "outcome"], name="imports_kind_outcome_idx"),
+            models.Index(fields=["store_node", "outcome"], name="imports_node_outcome_idx"),
         ]
 
     def __str__(self) -> str:
