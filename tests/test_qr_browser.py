@@ -123,9 +123,17 @@ def test_it_probes_a_remote_from_its_panel(
     driver.get(live_server.url + "/config/dicom/")
     driver.find_element(By.CSS_SELECTOR, f"#remote-{node.pk} button.probe").click()
     until(driver, lambda d: d.find_elements(By.ID, f"probe-{node.pk}"))
-    panel = driver.find_element(By.ID, f"remote-{node.pk}")
-    text = panel.text
-    assert "ModalitiesInStudy matching at study level" in text and "Suggested query options" in text
+    shot: list[str] = []
+
+    def read_and_shoot(d: WebDriver) -> bool:  # again if polling swaps the panel meanwhile
+        panel = d.find_element(By.ID, f"remote-{node.pk}")
+        d.execute_script("arguments[0].scrollIntoView(true);", panel)
+        text = panel.text
+        panel.screenshot(str(artifacts / "probe_result.png"))
+        shot.append(text)
+        return True
+
+    until(driver, read_and_shoot, 15)
+    assert "ModalitiesInStudy matching at study level" in shot[-1]
+    assert "Suggested query options" in shot[-1]
     assert not driver.find_elements(By.ID, f"probe-pending-{node.pk}")
-    driver.execute_script("arguments[0].scrollIntoView(true);", panel)
-    panel.screenshot(str(artifacts / "probe_result.png"))
