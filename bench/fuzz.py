@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -90,7 +91,7 @@ def answer_name(answer: bytes) -> str:
     return names.get(answer[0], f"PDU 0x{answer[0]:02X}") if answer else "closed"
 
 
-def run(cases: int, seed: int) -> tuple[str, dict[str, object]]:
+def run(cases: int, seed: int) -> tuple[str, dict[str, Any]]:
     from tests.store_helpers import fuzz_cases, send_fuzz_case
 
     with tempfile.TemporaryDirectory(prefix="doseport-fuzz-") as tmp:
@@ -115,7 +116,7 @@ def run(cases: int, seed: int) -> tuple[str, dict[str, object]]:
             proc.wait(timeout=30)
         text = log.read_text(errors="replace")
     lines = text.splitlines()
-    summary: dict[str, object] = {
+    summary: dict[str, Any] = {
         "cases": cases, "seed": seed, "seconds": seconds, "echo": echo_ok,
         "store_status": status, "alive": alive, "rss_kb": (rss0, rss1), "fds": (fds0, fds1),
         "tracebacks": text.count("Traceback"),
@@ -130,9 +131,9 @@ def run(cases: int, seed: int) -> tuple[str, dict[str, object]]:
     return "\n".join(rows), summary
 
 
-def section(table: str, s: dict[str, object], argv: str) -> str:
-    rss0, rss1 = s["rss_kb"]  # type: ignore[misc]
-    fds0, fds1 = s["fds"]  # type: ignore[misc]
+def section(table: str, s: dict[str, Any], argv: str) -> str:
+    rss0, rss1 = s["rss_kb"]
+    fds0, fds1 = s["fds"]
     return f"""{HEADING}
 
 Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on this 2-core machine (shared
