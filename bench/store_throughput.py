@@ -376,7 +376,7 @@ that half second decided the ratio (0.42-0.88x for the same code in one evening)
 
 Where the time goes per object, and what was changed to get here (py-spy and perf):
 
-- The fast lane (store/fastpath.py, on by default, `DOSEPORT_STORE_FAST_LANE`): a
+- The fast lane (store/acceptor/lane.py, on by default, `DOSEPORT_STORE_FAST_LANE`): a
   C-STORE whose SOP class settles the import question (CT and other images, dose
   reports) is handled in the thread that reads the socket. Its data set fragments go
   from the receive buffer straight into the spool file, the command sets are decoded and
@@ -412,7 +412,7 @@ Where the time goes per object, and what was changed to get here (py-spy and per
   page-cache page on never-touched VM memory. The bench therefore deletes, syncs and waits
   6 s between receivers and rotates their order per round, so that no receiver pays for
   the files of the one before it.
-- pynetdicom polls: its association and DUL threads sleep 1 ms per loop. `store/wakeup.py`
+- pynetdicom polls: its association and DUL threads sleep 1 ms per loop. `store/acceptor/loops.py`
   makes both loops wait on events instead (DUL: `select()` on the socket and a wake-up
   pipe; association: an Event set when a message is queued).
 - pynetdicom deep-copies the supported contexts (170 storage classes x 39 transfer
