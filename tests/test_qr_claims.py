@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -109,7 +110,7 @@ def test_it_never_starts_a_job_cancelled_while_queued(db: Any, peers: Any) -> No
 
 def test_it_stops_a_running_move_when_cancelled(transactional_db: Any, peers: Any) -> None:
     fake, scp = peers
-    fake.sub_op_delay = 0.1
+    fake.sub_op_delay = 0.25  # a series takes 1.5 s: the cancel lands inside the first
     move = new_move(queried(fake, scp))
     outcome: list[str] = []
 
@@ -131,3 +132,47 @@ def test_it_stops_a_running_move_when_cancelled(transactional_db: Any, peers: An
     assert stored.status == Status.CANCELLED and stored.finished_at is not None
     assert fake.cancelled == 1 and len(fake.moves) == 1  # C-CANCEL; series 2 never asked
     assert len(scp.received) < 12
+
+
+def test_the_cancel_button_cancels_a_queued_query_and_flags_a_running_retrieve(
+    db: Any, peers: Any, client: Any, importer: Any
+) -> None:
+    fake, scp = peers
+    query = queried(fake, scp)
+    running = new_move(query)
+    Move.objects.filter(pk=running.pk).update(status=Status.RUNNING)
+    waiting = new_query(query.remote, None, QueryParams.from_json(query.params))  # type: ignore[arg-type]
+    finds = len(fake.finds)
+    client.force_login(importer)
+    assert client.post(f"/qr/{waiting.pk}/cancel/").status_code == 302
+    assert client.post(f"/qr/{query.pk}/cancel/").status_code == 302
+    waiting.refresh_from_db()
+    assert waiting.status == Status.CANCELLED and waiting.message == "cancelled before it started"
+    assert execute_query(waiting.pk) == Status.CANCELLED and len(fake.finds) == finds
+    stored = Move.objects.get(pk=running.pk)
+    assert stored.status == Status.RUNNING and stored.cancel_requested  # its worker stops it
+    query.refresh_from_db()
+    assert query.status == Status.COMPLETE and not query.cancel_requested  # done: untouched
+
+
+def test_it_stops_a_running_query_when_cancelled(db: Any, monkeypatch: Any) -> None:
+    from tests.fake_remote import in_memory
+
+    objs = []
+    for n in range(4):
+        objs += series_of(f"1.2.3.{n + 1}", "SR", 1, sop_class=RDSR)
+    fake = in_memory(FakeRemote(objs), monkeypatch)
+    query = new_query(remote_node(fake), None,
+                      QueryParams(sr_only=True, date_from=DAY, date_until=DAY).normalized())
+    answer = fake.find_matches
+
+    def cancel_after_the_first_series_query(q: Any) -> Any:
+        if q.QueryRetrieveLevel == "SERIES":
+            query.request_cancel()
+            time.sleep(0.6)  # past the engine's cancel check interval
+        return answer(q)
+
+    fake.find_matches = cancel_after_the_first_series_query  # type: ignore[method-assign]
+    assert run_query(query) == Status.CANCELLED
+    assert [f.QueryRetrieveLevel for f in fake.finds].count("SERIES") == 1
+    assert fake.associations == fake.released == 1
