@@ -178,3 +178,14 @@ def test_the_home_page_shows_a_stopped_node_as_stopped(admin_client: Client) -> 
     row = admin_client.get("/").content.decode().split(f'id="home-store-{node.pk}"')[1]
     row = row.split("</tr>")[0]
     assert ">Stopped<" in row and "Not responding" not in row
+
+
+def test_store_status_says_who_stopped_the_node() -> None:
+    node = make_node(auto_start=True)
+    control.stop(node, by="alice")
+    out = StringIO()
+    with pytest.raises(SystemExit):
+        call_command("store", "status", str(node.pk), stdout=out)
+    text = out.getvalue()
+    assert "should run: False" in text and "status: Stopped (stopped by alice at " in text
+    assert "stopped by: alice at " in text
