@@ -82,9 +82,10 @@ def filter_studies(flt: StudyFilter, qs: QuerySet[Study] | None = None) -> Query
     return _search(qs, flt)
 
 
-# Up to this many studies whose protocols match are listed as ids (one pass over the events
-# for the list's count and page both); more stay an IN subquery (SQLite's 32,766 parameters).
-PROTOCOL_IDS_MAX = 30_000
+# Up to this many studies that a protocol search or a dose range finds are listed as ids
+# (one pass over the events for the list's count and page both); more stay an IN subquery
+# (SQLite allows 32,766 parameters).
+MATCHING_IDS_MAX = 30_000
 
 
 def _with_protocol(text: str) -> Q:
@@ -92,8 +93,8 @@ def _with_protocol(text: str) -> Q:
     events, not a correlated search per study."""
     events = (IrradiationEvent.objects.filter(acquisition_protocol__icontains=text)
               .order_by().values_list("study_id", flat=True).distinct())
-    ids = list(events[:PROTOCOL_IDS_MAX + 1])
-    if len(ids) <= PROTOCOL_IDS_MAX:
+    ids = list(events[:MATCHING_IDS_MAX + 1])
+    if len(ids) <= MATCHING_IDS_MAX:
         return Q(pk__in=ids)
     return Q(pk__in=events)
 
@@ -110,7 +111,12 @@ def _search(qs: QuerySet[Study], flt: StudyFilter) -> QuerySet[Study]:
     if flt.age_max is not None:
         qs = qs.filter(patient_age_decimal_years__lte=flt.age_max)
     if flt.modality and (flt.dose_min is not None or flt.dose_max is not None):
-        qs = qs.filter(dose_range(flt.modality.upper(), flt.dose_min, flt.dose_max))
+        modality = flt.modality.upper()
+        in_range = dose_range(modality, flt.dose_min, flt.dose_max)
+        # Found once (the dose tables are read once), not again for the count and the page.
+        ids = list(Study.objects.filter(in_range, modality_type=modality).order_by()
+                   .values_list("pk", flat=True)[:MATCHING_IDS_MAX + 1])
+        qs = qs.filter(pk__in=ids) if len(ids) <= MATCHING_IDS_MAX else qs.filter(in_range)
     return qs
 
 
@@ -159,10 +165,11 @@ def dose_range(modality: str, low: float | None, high: float | None) -> Q:
             dlp_total_mGycm__isnull=True, pk__in=events)
     if modality in (Study.DX, Study.RF):
         planes = _studies_summing(AccumulatedPlane, "dap_total_Gym2", low, high)
-        without = ~Exists(AccumulatedPlane.objects.filter(study=OuterRef("study_id")))
-        events = _studies_summing(IrradiationEvent, "dap_Gym2", low, high, without,
+        events = _studies_summing(IrradiationEvent, "dap_Gym2", low, high,
                                   dap_Gym2__isnull=False)
-        return Q(pk__in=planes) | Q(pk__in=events)
+        # "Has no planes" per study, not per event (a correlated lookup per event row).
+        with_planes = AccumulatedPlane.objects.order_by().values("study_id")
+        return Q(pk__in=planes) | (~Q(pk__in=with_planes) & Q(pk__in=events))
     if modality == Study.MG:
         # A side's reported breasts summed, as _agd() does (several words name one side).
         side = Case(*(When(word__in=_breast_words(code), then=Value(code))
@@ -173,10 +180,11 @@ def dose_range(modality: str, low: float | None, high: float | None) -> Q:
             .annotate(total=Sum("accumulated_agd_mGy")).filter(_between("total", low, high))
             .values("study_id")
         )
-        without = ~Exists(AccumulatedBreast.objects.filter(study=OuterRef("study_id")))
-        events = _studies_summing(IrradiationEvent, "agd_mGy", low, high, without,
-                                  group=("laterality_code",), laterality_code__in=AGD_SIDES)
-        return Q(pk__in=reported) | Q(pk__in=events)
+        events = _studies_summing(IrradiationEvent, "agd_mGy", low, high,
+                                  group=("laterality_code",), laterality_code__in=AGD_SIDES,
+                                  agd_mGy__isnull=False)
+        with_breasts = AccumulatedBreast.objects.order_by().values("study_id")
+        return Q(pk__in=reported) | (~Q(pk__in=with_breasts) & Q(pk__in=events))
     if modality == Study.NM:
         return Q(pk__in=_studies_summing(
             RadiopharmaceuticalAdministration, "administered_activity_MBq", low, high))
