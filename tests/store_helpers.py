@@ -153,7 +153,7 @@ def start_node_and_worker(spawn, node: StoreNode, logs: Path, *extra: str) -> No
     logs.mkdir(parents=True, exist_ok=True)
     drain(spawn("store", "run", str(node.pk), *extra), logs / "node.log")
     drain(spawn("worker"), logs / "worker.log")
-    wait_port(node.port, timeout=20)
+    wait_port(node.port, timeout=60)
 
 
 def encode_dataset(ds: Dataset, implicit: bool = False) -> bytes:

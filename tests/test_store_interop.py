@@ -101,7 +101,7 @@ def test_it_receives_every_sample_over_four_parallel_associations(spawn, tmp_pat
 def test_it_answers_echo_and_rejects_callers_not_on_the_allow_list(spawn) -> None:  # type: ignore[no-untyped-def]
     node = make_node(allowed_calling_aets="MODALITY1")
     spawn("store", "run", str(node.pk))
-    wait_port(node.port, timeout=20)
+    wait_port(node.port, timeout=60)
     assert echoscu(node, calling="MODALITY1").returncode == 0
     refused = echoscu(node, calling="INTRUDER")
     assert refused.returncode != 0
