@@ -104,7 +104,7 @@ def run(cases: int, seed: int) -> tuple[str, dict[str, Any]]:
                 collections.Counter)
             started = time.perf_counter()
             for kind, associate, chunks in fuzz_cases(seed, cases, "DOSESTORE"):
-                answer = send_fuzz_case(port, "DOSESTORE", associate, chunks)
+                answer = send_fuzz_case(port, "DOSESTORE", associate, chunks, wait_s=10)
                 outcomes[kind][answer_name(answer)] += 1
             seconds = time.perf_counter() - started
             echo_ok, status = echo_and_store(port, work)

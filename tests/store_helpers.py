@@ -298,12 +298,15 @@ def send_fuzz_case(port: int, called: str, associate: bool, chunks: list[bytes],
 
     with socket.create_connection(("127.0.0.1", port), timeout=wait_s) as sock:
         if associate:
-            sock.sendall(associate_rq(called))
-            head = sock.recv(6, socket.MSG_WAITALL)
-            if len(head) < 6 or head[0] != 0x02:
-                return head
-            (length,) = struct.unpack(">L", head[2:6])
-            sock.recv(length, socket.MSG_WAITALL)
+            try:
+                sock.sendall(associate_rq(called))
+                head = sock.recv(6, socket.MSG_WAITALL)
+                if len(head) < 6 or head[0] != 0x02:
+                    return head
+                (length,) = struct.unpack(">L", head[2:6])
+                sock.recv(length, socket.MSG_WAITALL)
+            except OSError:  # refused, or no answer within wait_s
+                return b""
         answer = b""
         try:
             for chunk in chunks:
