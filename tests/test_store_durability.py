@@ -55,7 +55,7 @@ def test_it_imports_every_acknowledged_object_exactly_once_after_sigkill(
     node = make_node(auto_start=True)
     drain(spawn("stores"), tmp_path / "stores.log")
     drain(spawn("worker"), tmp_path / "worker.log")
-    first_pid = int(wait_for(lambda: _running_pid(node.pk), timeout=30, interval=0.1))  # type: ignore[call-overload]
+    first_pid = int(wait_for(lambda: _running_pid(node.pk), timeout=60, interval=0.1))  # type: ignore[call-overload]
 
     seed = int(os.environ.get("DOSEPORT_TEST_SEED") or random.SystemRandom().randrange(10**6))
     print(f"kill point seeded with {seed} (DOSEPORT_TEST_SEED={seed} repeats it)")

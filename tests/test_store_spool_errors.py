@@ -66,7 +66,7 @@ def test_it_answers_out_of_resources_on_a_full_or_read_only_spool_and_recovers(
     spool.parent.mkdir(parents=True, exist_ok=True)
     spool.symlink_to(tiny_tmpfs)
     node_proc = drain(spawn("store", "run", str(node.pk)), tmp_path / "node.log")
-    wait_port(node.port, timeout=20)
+    wait_port(node.port, timeout=60)
 
     filler = _fill(tiny_tmpfs)
     assert pynetdicom_send(node, [_rdsr(tmp_path, "full.dcm")]) == [OUT_OF_RESOURCES]
@@ -95,7 +95,7 @@ def test_it_answers_out_of_resources_when_the_spool_folder_is_unusable(
     node = make_node()
     spool = node_spool_dir(node.pk)
     drain(spawn("store", "run", str(node.pk)), tmp_path / "node.log")
-    wait_port(node.port, timeout=20)
+    wait_port(node.port, timeout=60)
     assert pynetdicom_send(node, [_rdsr(tmp_path, "ok.dcm")]) == [0]
 
     incoming = spool / "in"
