@@ -14,7 +14,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
@@ -137,7 +137,7 @@ def link_import(record: ImportRecord) -> int:
     """Called when an import finishes: link it to the retrieves that asked for its UID and
     count it on the latest such retrieve. Cheap when nothing asked (one indexed lookup)."""
     uid = record.sop_instance_uid
-    if not uid or record.pk is None:
+    if not uid or record.pk is None or not _asked_for(uid):
         return 0
     now = timezone.now()
     images = list(
@@ -162,3 +162,15 @@ def link_import(record: ImportRecord) -> int:
                     arrived=F("arrived") + 1, imported=F("imported") + (1 if ok else 0)
                 )
     return linked
+
+
+def _asked_for(uid: str) -> bool:
+    """Does any query row wait for this UID? Asked on every import and nearly always no:
+    raw SQL on the UID index (the ORM's query compilation cost more than the look-up)."""
+    table = QueryImage._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {table} WHERE sop_instance_uid = %s AND arrival_id IS NULL "  # noqa: S608
+            "AND excluded = %s LIMIT 1", [uid, False],
+        )
+        return cursor.fetchone() is not None
