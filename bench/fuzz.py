@@ -154,8 +154,9 @@ errors (one line per refused input, naming the peer and the reason),
 {table}
 
 "Closed" is a connection the node ended without a PDU (a refused connection, or one cut
-inside a PDU); "aborted" an A-ABORT after one log line; "answered (P-DATA)" a C-STORE
-answered with a failure status (0xC000 for what is not a data set).
+inside a PDU); "aborted" an A-ABORT after one log line; "answered (P-DATA)" a
+C-STORE-RSP: 0xC000 with an Error Comment for what is not a data set, Success for a
+mutation that still is one (stored as sent, as any odd object).
 """
 
 
