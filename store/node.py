@@ -41,14 +41,11 @@ from store.spool import Spool
 
 logger = logging.getLogger(__name__)
 
-SWEEP_EVERY_S = 60.0
 TRIM_EVERY_S = 30.0  # store.malloc
 # At SIGTERM associations in flight may finish this long before they are aborted (their
 # unanswered objects are the sender's to send again); the whole stop stays under 10 s.
 FINISH_GRACE_S = 5.0
 DISPATCH_DRAIN_S = 2.0
-# Periodic sweeps look at recent files only; the start-up sweep looks at all of them.
-SWEEP_WINDOW_S = 24 * 3600.0
 
 
 def _aware(ts: float | None) -> datetime | None:
@@ -116,7 +113,6 @@ class NodeProcess:
         self.server: acceptor.StoreServer | None = None
         self.stopping = threading.Event()
         self.started_at = timezone.now()
-        self.next_sweep = 0.0
         self.next_trim = time.monotonic() + TRIM_EVERY_S
         self.swept_once = False
         self.degraded = ""
@@ -249,11 +245,15 @@ class NodeProcess:
                 logger.warning("node %s was deleted; stopping", self.node_id)
                 self.stopping.set()
                 return False
-            now = time.monotonic()
-            if now >= self.next_sweep:
-                self.next_sweep = now + SWEEP_EVERY_S
-                newer = 0.0 if not self.swept_once else time.time() - SWEEP_WINDOW_S
-                found = bool(recovery.sweep(self.node_id, self.spool, self.ctx.enqueue, newer))
+            if not self.swept_once:
+                # Once, at start: what an earlier process of this node received and did
+                # not queue. Everything this process receives it queues itself; files
+                # whose task was lost later (a worker killed mid-task) are the worker's
+                # periodic sweep's (store/sweep.py), which leaves out what is queued. A
+                # sweep here every minute queued a lagging worker's whole backlog again
+                # each time, and its paths made the node's memory follow the backlog.
+                found = bool(recovery.sweep_at_start(self.node_id, self.spool,
+                                                     self.ctx.enqueue))
                 self.swept_once = True
         except Exception as exc:  # the database may be briefly unavailable; keep serving
             logger.exception("node %s: maintenance failed", self.node_id)

@@ -31,12 +31,30 @@ def unrecorded(paths: list[Path]) -> list[Path]:
     return left
 
 
+def sweep_at_start(node_id: int, spool: Spool, enqueue: Callable[[Path, int], None]) -> int:
+    """A node's sweep when it starts: every unrecorded file not waiting on the import
+    queue, whatever its age (no file is on its way from this new process yet). When the
+    queue is too long to read, only files older than MIN_AGE_S. Returns how many."""
+    from doseport.queue import queued_import_paths
+
+    try:
+        queued = queued_import_paths()
+    except Exception:  # the queue may be briefly unavailable: fall back on the age rule
+        logger.warning("node %s: could not read the import queue; sweeping old files only",
+                       node_id)
+        queued = None
+    if queued is None:
+        return len(sweep(node_id, spool, enqueue))
+    return len(sweep(node_id, spool, enqueue, min_age_s=0.0, skip=queued))
+
+
 def sweep(
     node_id: int,
     spool: Spool,
     enqueue: Callable[[Path, int], None],
     newer_than: float = 0.0,
     min_age_s: float = MIN_AGE_S,
+    skip: set[str] | None = None,
 ) -> list[Path]:
     """Enqueue every spooled file older than `min_age_s` that has no ImportRecord.
 
@@ -47,6 +65,8 @@ def sweep(
     orphans: list[Path] = []
     while batch := list(itertools.islice(candidates, BATCH)):
         found = unrecorded(batch)
+        if skip:
+            found = [path for path in found if str(path) not in skip]
         for path in found:
             enqueue(path, node_id)
         orphans += found

@@ -140,6 +140,12 @@ def sweep(node_id: int | None = None, min_age_s: float = MIN_AGE_S,
 
     spools = [spool_of(node_id)] if node_id is not None else local_spools()
     queued = queued_import_paths()
+    if queued is None:
+        # More tasks waiting than are worth reading: the files are most likely among them,
+        # and queuing them all again would double a lagging worker's backlog. The next
+        # sweep, with a shorter queue, looks again.
+        logger.info("import queue too long to compare; sweep skipped this time")
+        return {}
     return {s.name: sweep_spool(s, min_age_s, newer_than, queued) for s in spools}
 
 
