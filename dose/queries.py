@@ -85,7 +85,7 @@ def filter_studies(flt: StudyFilter, qs: QuerySet[Study] | None = None) -> Query
 # Up to this many studies that a protocol search or a dose range finds are listed as ids
 # (one pass over the events for the list's count and page both); more stay an IN subquery
 # (SQLite allows 32,766 parameters).
-MATCHING_IDS_MAX = 30_000
+MATCHING_IDS_MAX = 2_000
 
 
 def _with_protocol(text: str) -> Q:

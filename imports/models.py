@@ -56,8 +56,9 @@ class ImportRecord(models.Model):
             models.Index(fields=["path"], name="imports_path_idx"),
             # Failures first counts the failed records of a kind or node from an index alone
             # (at 1,000,000 records: a read of every row of that kind, 300 ms).
-            models.Index(fields=["kind", "outcome"], name="imports_kind_outcome_idx"),
-            models.Index(fields=["store_node", "outcome"], name="imports_node_outcome_idx"),
+            # Outcome first: a kind's or node's newest-first list still reads its own index.
+            models.Index(fields=["outcome", "kind"], name="imports_outcome_kind_idx"),
+            models.Index(fields=["outcome", "store_node"], name="imports_outcome_node_idx"),
         ]
 
     def __str__(self) -> str:

@@ -22,7 +22,7 @@ NEWEST_FIRST = ("-created_at", "-pk")
 DEEP_OFFSET = 1000  # from here a page's ids are found first, then its rows
 # Part of a UID or path is searched in this many newest records (a scan); a whole UID or
 # path is found among all of them (an index).
-TEXT_WINDOW = 100_000
+TEXT_WINDOW = 20_000  # about a day of a busy hospital group
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-# The Imports list's failed count within a kind or a store node, from an index alone.
+# The Imports list's failed count within a kind or a store node, from an index alone
+# (outcome first, so that the newest-first lists keep their (kind|node, created_at) indexes).
 
 from django.db import migrations, models
 
@@ -12,11 +13,11 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddIndex(
             model_name='importrecord',
-            index=models.Index(fields=['kind', 'outcome'], name='imports_kind_outcome_idx'),
+            index=models.Index(fields=['outcome', 'kind'], name='imports_outcome_kind_idx'),
         ),
         migrations.AddIndex(
             model_name='importrecord',
-            index=models.Index(fields=['store_node', 'outcome'],
-                               name='imports_node_outcome_idx'),
+            index=models.Index(fields=['outcome', 'store_node'],
+                               name='imports_outcome_node_idx'),
         ),
     ]
