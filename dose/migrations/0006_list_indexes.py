@@ -25,4 +25,7 @@ class Migration(migrations.Migration):
             model_name='study',
             index=models.Index(fields=['updated_at'], name='dose_study_updated_idx'),
         ),
+        # Statistics for the new indexes: without them SQLite takes a new index for very
+        # selective and may pick it over the right one (imports 0003 has the example).
+        migrations.RunSQL("ANALYZE dose_study", migrations.RunSQL.noop),
     ]

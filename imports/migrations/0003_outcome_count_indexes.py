@@ -20,4 +20,8 @@ class Migration(migrations.Migration):
             index=models.Index(fields=['outcome', 'store_node'],
                                name='imports_outcome_node_idx'),
         ),
+        # Statistics for the new indexes: without them SQLite takes a new index for very
+        # selective and chose (outcome, store_node) plus a sort of 1,000,000 rows for the
+        # failed slice of the Imports list (0.4 s) over (outcome, created_at, id) (1 ms).
+        migrations.RunSQL("ANALYZE imports_importrecord", migrations.RunSQL.noop),
     ]
