@@ -116,6 +116,9 @@ def run(cases: int, seed: int) -> tuple[str, dict[str, Any]]:
             proc.wait(timeout=30)
         text = log.read_text(errors="replace")
     lines = text.splitlines()
+    for n, line in enumerate(lines):  # what went wrong, for the one who reads the output
+        if "Traceback" in line or " ERROR " in line:
+            print("\n".join(lines[max(0, n - 2):n + 12]), file=sys.stderr)
     summary: dict[str, Any] = {
         "cases": cases, "seed": seed, "seconds": seconds, "echo": echo_ok,
         "store_status": status, "alive": alive, "rss_kb": (rss0, rss1), "fds": (fds0, fds1),

@@ -24,6 +24,7 @@ import socket
 import struct
 from typing import Any
 
+from pynetdicom.pdu import A_ASSOCIATE_RQ
 from pynetdicom.transport import AssociationSocket
 
 from store.acceptor.limits import MIB, Limits
@@ -107,6 +108,8 @@ def check_associate_rq(body: bytes | bytearray) -> str:
             raise Refused(f"{name} AE title {shown!r} is not 1-16 ASCII characters")
     contexts = 0
     for kind, value in _items(view[68:], "A-ASSOCIATE-RQ"):
+        if kind not in (0x10, 0x20, 0x50):
+            raise Refused(f"item type 0x{kind:02X} in an A-ASSOCIATE-RQ")
         if kind == 0x10:
             _uid(bytes(value), "Application Context Name")
         elif kind == 0x20:
@@ -114,13 +117,23 @@ def check_associate_rq(body: bytes | bytearray) -> str:
             if len(value) < 4:
                 raise Refused("presentation context item cut off")
             for sub, text in _items(value[4:], "presentation context"):
+                if sub not in (0x30, 0x40):
+                    raise Refused(f"sub-item type 0x{sub:02X} in a presentation context")
                 if sub in (0x30, 0x40):
                     _uid(bytes(text), "abstract syntax" if sub == 0x30 else "transfer syntax")
         elif kind == 0x50:
             for sub, text in _items(value, "user information"):
+                if not 0x51 <= sub <= 0x58:
+                    raise Refused(f"sub-item type 0x{sub:02X} in user information")
                 _user_item(sub, text)
     if not contexts:
         raise Refused("A-ASSOCIATE-RQ proposes no presentation context")
+    try:  # what pynetdicom will do with it next, so that it cannot fail there
+        pdu = A_ASSOCIATE_RQ()
+        pdu.decode(struct.pack(">BBL", ASSOCIATE_RQ, 0, len(body)) + bytes(body))
+        pdu.to_primitive()
+    except Exception as exc:
+        raise Refused(f"A-ASSOCIATE-RQ does not decode: {type(exc).__name__}: {exc}") from None
     return calling.decode("ascii").strip()
 
 
