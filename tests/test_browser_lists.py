@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
@@ -135,7 +136,7 @@ def test_it_shows_new_studies_live_but_not_while_the_tab_is_hidden(
         second = build_dx_image(header=Header(accession="LIVE2", description="XR second"))
         import_file(write(second, folder / "second.dcm"), Source.FILE)
         # Longer than one polling period (3 s): a hidden tab did not ask.
-        with pytest.raises(Exception):
+        with pytest.raises(TimeoutException):
             WebDriverWait(driver, 4).until(lambda d: "XR second" in d.page_source)
         hide_tab(driver, False)  # shown again: catches up at once
         wait.until(lambda d: "XR second" in d.page_source)
@@ -176,7 +177,8 @@ def test_it_keeps_import_rows_compact_and_copies_a_uid(
         rows = driver.find_elements(By.CSS_SELECTOR, "#imports tr.import")
         assert len(rows) == 1
         driver.find_element(By.CSS_SELECTOR, "#imports button.copy").click()
-        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#imports button.copy").text == "copied")
+        copy = "#imports button.copy"
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, copy).text == "copied")
         driver.set_window_size(800, 1000)
         driver.save_screenshot(str(artifacts / "browser_lists_imports_800.png"))
     finally:
