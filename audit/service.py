@@ -124,11 +124,13 @@ def record(
 
 
 def changes(form: Any) -> dict[str, Any]:
-    """{field: [old, new]} for the fields a bound, valid form changed."""
-    return {
+    """{field: [old, new]} for the fields a bound, valid form changed (a field left empty
+    that its clean method fills with the value it had is not a change)."""
+    found = {
         name: [form.initial.get(name), form.cleaned_data.get(name)]
         for name in form.changed_data
     }
+    return {name: pair for name, pair in found.items() if pair[0] != pair[1]}
 
 
 def action_filter(queryset: QuerySet[AuditEntry], action: str) -> QuerySet[AuditEntry]:
