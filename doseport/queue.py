@@ -187,7 +187,14 @@ def flush_imports(server: str | None = None) -> None:
     imports_huey(server).huey.flush()
 
 
-def queued_import_paths(server: str | None = None, limit: int = 100_000) -> set[str] | None:
+# Reading the waiting tasks loads them all at once (Huey's storage returns a list): the
+# high-water mark stayed in the worker's memory (81 -> 107 MB in a 30,000-object soak with
+# a backlog of ~15,000). Beyond this many the sweep skips a round instead.
+QUEUED_READ_LIMIT = 5_000
+
+
+def queued_import_paths(server: str | None = None,
+                        limit: int = QUEUED_READ_LIMIT) -> set[str] | None:
     """Paths of the import tasks waiting on a server's import queue, or None when there are
     more than `limit` tasks (then reading them costs more than the duplicates it saves)."""
     huey = imports_huey(server).huey

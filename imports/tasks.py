@@ -54,9 +54,12 @@ def import_swept_task(paths: list[str], source: str, store_node_id: int | None =
 def sweep_spools_task() -> int:
     """Every spool on this server, of running, stopped and deleted nodes alike: queue the
     files that have no import record (store/sweep.py). Returns how many were queued."""
-    from store import sweep
+    from store import malloc, sweep
 
-    return sweep.sweep_periodic()
+    try:
+        return sweep.sweep_periodic()
+    finally:
+        malloc.trim()  # give back what reading the queue and the spool took
 
 
 @server_task(periodic=crontab(minute="23"))
