@@ -96,6 +96,7 @@ class AssocInfo:
     objects: int = 0
     failed: int = 0
     aborted: bool = False
+    assoc: Any = field(default=None, repr=False)  # its thread, to notice it ended
 
 
 @dataclass
@@ -118,8 +119,19 @@ class NodeContext:
             self.counters.last_error_at = time.time()
 
     def snapshot(self) -> Counters:
+        self.prune_ended()
         with self.lock:
             return Counters(**vars(self.counters))
+
+    def prune_ended(self) -> None:
+        """Forget associations whose thread ended without a connection-closed event (a peer
+        that resets the connection right after the A-ASSOCIATE-AC): they are not open."""
+        with self.lock:
+            ended = [key for key, info in self.assocs.items()
+                     if info.assoc is not None and not info.assoc.is_alive()]
+            for key in ended:
+                del self.assocs[key]
+                self.counters.associations_open -= 1
 
     def stored(self, info: AssocInfo | None, size: int) -> None:
         with self.lock:
@@ -320,6 +332,7 @@ def handle_accepted(event: evt.Event, ctx: NodeContext) -> None:
         calling_aet=str(event.assoc.requestor.ae_title).strip(),
         peer=_peer_of(event),
         started=time.monotonic(),
+        assoc=event.assoc,
     )
     with ctx.lock:
         ctx.assocs[id(event.assoc)] = info
