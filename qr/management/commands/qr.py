@@ -186,10 +186,18 @@ class Command(BaseCommand):
         if wait is None:
             wait = 30.0 if store.controlled else 0.0
         deadline = time.monotonic() + wait
-        # wait only for what is on its way: failed and never attempted objects never come
-        while time.monotonic() < deadline and tally(move).sent:
+        # wait only for what is on its way: failed and never attempted objects never come;
+        # what the PACS reported completed is on its way even where a series' own count
+        # says otherwise
+        while time.monotonic() < deadline:
+            counts = tally(move)
+            move.refresh_from_db(fields=["completed"])
+            landed = counts.imported + counts.arrived
+            if not counts.sent and landed >= min(move.completed or 0, counts.selected):
+                break
             time.sleep(0.2)
             link_arrivals(move)
+        link_arrivals(move)  # the stored counts as of now
         move.refresh_from_db()
         return move
 
