@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -210,3 +211,30 @@ def fill(driver: Any, values: dict[str, str]) -> None:
         field = driver.find_element(By.ID, f"id_{name}")
         field.clear()
         field.send_keys(value)
+
+
+@pytest.fixture(autouse=True)
+def _console_log_stream_stays_open() -> Iterator[None]:
+    """A test that runs a command in-process may configure logging again while pytest
+    captures stderr; the console handler then writes to a stream closed after that test.
+    Give it the process's real stderr back (later tests swap its stream and flush it)."""
+    yield
+    for handler in logging.getLogger().handlers:
+        stream = getattr(handler, "stream", None)
+        if (isinstance(handler, logging.StreamHandler)
+                and not isinstance(handler, logging.FileHandler)
+                and getattr(stream, "closed", False)):
+            handler.stream = sys.__stderr__
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked shared_db (two servers on one database and one Redis) run in the
+    PostgreSQL + Redis pass only; in the SQLite pass they are deselected, not skipped."""
+    shared = os.environ.get("DATABASE_URL", "").startswith("postgres") and bool(
+        os.environ.get("REDIS_URL"))
+    if shared:
+        return
+    keep = [item for item in items if item.get_closest_marker("shared_db") is None]
+    if len(keep) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+        items[:] = keep
