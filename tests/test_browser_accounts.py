@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from axes.models import AccessAttempt
 from django.conf import settings
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -40,7 +41,8 @@ def test_it_runs_the_account_story_end_to_end(
 ) -> None:
     admin = django_user_model.objects.create_user("admin", password=FIRST)
     set_role(admin, ADMIN)
-    wait = WebDriverWait(driver, WAIT_S)
+    # a submit reloads the page: an element found just before may go stale while read
+    wait = WebDriverWait(driver, WAIT_S, ignored_exceptions=(StaleElementReferenceException,))
 
     log_in(driver, live_server.url, "admin", FIRST)
     wait.until(lambda d: d.find_elements(By.ID, "account-menu"))
