@@ -21,7 +21,13 @@ from store.spool import node_spool_dir
 from store.wire import p_data_pdu, pdv_item
 from tests.builders.rdsr import build_ct_image, build_ct_rdsr
 from tests.conftest import wait_for, wait_port
-from tests.store_helpers import drain, encode_dataset, make_node, pynetdicom_send
+from tests.store_helpers import (
+    drain,
+    encode_dataset,
+    make_node,
+    pynetdicom_send,
+    store_command,
+)
 
 pytestmark = pytest.mark.interop
 
@@ -179,7 +185,7 @@ def test_over_long_uids_are_refused_before_a_spool_file_is_opened(running) -> No
         uid = "1." + "2" * (70_000 if n % 2 else 68)  # past the command cap, or just long
         assoc = _associate(node, XRAY_RDSR)
         context_id = assoc.accepted_contexts[0].context_id
-        command = _command(XRAY_RDSR, uid, n + 1)
+        command = store_command(XRAY_RDSR, uid, n + 1)
         try:
             for start in range(0, len(command), 16000):
                 last = start + 16000 >= len(command)
@@ -207,25 +213,6 @@ def _write(ds, spool: Path) -> Path:  # type: ignore[no-untyped-def]
     from tests.builders.rdsr import write
 
     return write(ds, spool.parent / f"probe-{ds.SOPInstanceUID}.dcm")
-
-
-def _element(tag: int, value: bytes) -> bytes:
-    if len(value) % 2:
-        value += b"\0"
-    return struct.pack("<HHI", tag >> 16, tag & 0xFFFF, len(value)) + value
-
-
-def _command(sop_class: str, sop_uid: str, message_id: int) -> bytes:
-    """A C-STORE-RQ command set encoded by hand (so that any UID can go in)."""
-    body = b"".join((
-        _element(0x00000002, sop_class.encode()),
-        _element(0x00000100, struct.pack("<H", 0x0001)),
-        _element(0x00000110, struct.pack("<H", message_id)),
-        _element(0x00000700, struct.pack("<H", 0)),
-        _element(0x00000800, struct.pack("<H", 0x0001)),
-        _element(0x00001000, sop_uid.encode()),
-    ))
-    return _element(0x00000000, struct.pack("<I", len(body))) + body
 
 
 @pytest.mark.parametrize("kind", ["random bytes", "unterminated sequence"])
