@@ -70,22 +70,14 @@ def load(model: Any, rows: Iterable[dict[str, Any]]) -> int:
     INSERTs on SQLite; missing fields take their defaults (lib/bulk.py's preparation)."""
     from django.db import connection
 
-    from lib.bulk import _columns
+    from lib.bulk import _columns, row_values
 
     columns = [("id", "id", None, None), *_columns(model)]
     table = connection.ops.quote_name(model._meta.db_table)
     names = ", ".join(connection.ops.quote_name(c) for _, c, _, _ in columns)
 
     def values(row: dict[str, Any]) -> list[Any]:
-        out = []
-        for name, _, default, prep in columns:
-            value = row.get(name, default)
-            if callable(value):
-                value = value()
-            if prep is not None and value is not None:
-                value = prep(value)
-            out.append(value)
-        return out
+        return row_values(columns, row)
 
     n = 0
     if connection.vendor == "postgresql":

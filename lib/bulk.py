@@ -48,6 +48,20 @@ def _prepper(field: models.Field[Any, Any]) -> Callable[[Any], Any]:
     return prep
 
 
+def row_values(columns: Sequence[tuple[str, str, Any, Prep]], row: Mapping[str, Any]) -> list[Any]:
+    """A row's database values in `columns` order: missing fields take their default
+    (called when callable), present ones go through the field's preparation."""
+    out: list[Any] = []
+    for name, _, default, prep in columns:
+        value = row.get(name, default)
+        if callable(value):
+            value = value()
+        if prep is not None and value is not None:
+            value = prep(value)
+        out.append(value)
+    return out
+
+
 def insert_rows(
     model: type[models.Model], rows: Sequence[Mapping[str, Any]]
 ) -> list[int]:
@@ -78,13 +92,7 @@ def insert_rows(
             batch = rows[start:start + per_batch]
             params: list[Any] = []
             for row in batch:
-                for name, _, default, prep in columns:
-                    value = row.get(name, default)
-                    if callable(value):
-                        value = value()
-                    if prep is not None and value is not None:
-                        value = prep(value)
-                    params.append(value)
+                params.extend(row_values(columns, row))
             cursor.execute(head + ", ".join([one] * len(batch)) + tail, params)
             ids.extend(r[0] for r in cursor.fetchall())
     return ids
