@@ -424,7 +424,7 @@ def close(assoc: Association) -> None:
         assoc.abort()
 
 
-def quick_ack(assoc: Association) -> None:
+def quick_ack(assoc: Association, enabled: bool = True) -> None:
     """Acknowledge every received segment at once (Linux TCP_QUICKACK, re-armed per read).
 
     Peers built on DCMTK (Orthanc, most PACS) keep Nagle on and write each PDU in two
@@ -434,7 +434,7 @@ def quick_ack(assoc: Association) -> None:
     """
     option = getattr(socket, "TCP_QUICKACK", None)
     wrapper = assoc.dul.socket
-    if option is None or wrapper is None or wrapper.socket is None:
+    if not enabled or option is None or wrapper is None or wrapper.socket is None:
         return
     raw = wrapper.socket
     original = wrapper.recv
@@ -513,7 +513,7 @@ class Session:
             return AssocFailure(f"cannot associate: {exc}")
         if isinstance(assoc, AssocFailure):
             return assoc
-        quick_ack(assoc)
+        quick_ack(assoc, self.peer.ae_config().tcp_quickack)
         self._assoc = assoc
         return None
 

@@ -88,19 +88,20 @@ class Prober:
             Check("c_get", "C-GET (association negotiation only)"),
             Check("toshiba", "CT studies without a dose SR (Toshiba/Canon dose screens)"),
         ])
-        self.assoc: Any = None
+        # not associated until run(); the probe's one association, opened through lib.dicom
+        self.session = dicom.connect(
+            node.peer(short=True), [dicom.STUDY_ROOT_FIND, dicom.STUDY_ROOT_GET]
+        )
 
     # --- the association ------------------------------------------------------------
     def run(self) -> ProbeResult:
-        assoc = dicom.open_association(
-            self.node.peer(short=True), [dicom.STUDY_ROOT_FIND, dicom.STUDY_ROOT_GET]
-        )
+        session = self.session
+        failure = session.open()
         check = self.result.check("association")
-        if isinstance(assoc, dicom.AssocFailure):
-            check.result, check.detail = NO, assoc.reason
-            self.result.ok, self.result.error = False, assoc.reason
+        if failure is not None:
+            check.result, check.detail = NO, failure.reason
+            self.result.ok, self.result.error = False, failure.reason
             return self.result
-        self.assoc = assoc
         try:
             check.result = YES
             check.detail = f"as {self.node.effective_calling_aet} to {self.node.ae_title}"
@@ -110,13 +111,13 @@ class Prober:
             self._images(series)
             self._toshiba(studies, series)
         finally:
-            dicom.close(assoc)
+            session.close()
         self.result.suggestions = suggestions(self.result, self.node)
         return self.result
 
     def _find(self, ds: Dataset, what: str) -> list[Dataset]:
         self.result.finds += 1
-        found = dicom.find(self.assoc, ds, msg_id=self.result.finds)
+        found = self.session.find(ds)
         if not found.ok:
             self.result.error = f"C-FIND {what}: {found.reason}"
             logger.info("probe of remote %s: %s", self.node.pk, self.result.error)
@@ -124,8 +125,7 @@ class Prober:
 
     def _c_get(self) -> None:
         check = self.result.check("c_get")
-        accepted = {cx.abstract_syntax for cx in self.assoc.accepted_contexts}
-        if dicom.STUDY_ROOT_GET in accepted:
+        if self.session.accepts(dicom.STUDY_ROOT_GET):
             check.result, check.detail = YES, "Study Root C-GET accepted"
         else:
             check.result, check.detail = NO, "Study Root C-GET not accepted: retrieve with C-MOVE"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import socket
 import threading
 import time
 import zlib
@@ -28,6 +27,8 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, Imp
 from pynetdicom import evt
 
 from imports.classify import classify, classify_sop_class
+from lib import aeconfig
+from lib.aeconfig import AEConfig
 from store.acceptor.framing import Framing
 from store.acceptor.framing import check as check_framing
 from store.acceptor.limits import Limits
@@ -108,6 +109,8 @@ class NodeContext:
     del_no_match: bool = False
     network_timeout: float = 60.0
     fast_lane: bool = False
+    # The node's AE values (lib/aeconfig.py): TCP options of each connection come from here.
+    ae_config: AEConfig | None = None
     enqueue: Callable[[Path, int], None] = _enqueue_import
     counters: Counters = field(default_factory=Counters)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -377,10 +380,14 @@ def handle_closed(event: evt.Event, ctx: NodeContext) -> None:
 
 
 def handle_conn_open(event: evt.Event, ctx: NodeContext) -> None:
+    """TCP options of the connection, from the node's AEConfig (lib/aeconfig.tune_socket);
+    the acceptor's socket re-arms TCP_QUICKACK per read only when the config asks."""
     sock: Any = event.assoc.dul.socket
-    if sock is None or sock.socket is None:
+    if sock is None or sock.socket is None or ctx.ae_config is None:
         return
-    sock.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    quickack = aeconfig.tune_socket(sock.socket, ctx.ae_config)
+    if hasattr(sock, "quickack"):
+        sock.quickack = quickack
 
 
 def is_this_host(event: evt.Event) -> bool:

@@ -103,7 +103,7 @@ class NodeProcess:
         self.spool = Spool.for_node(node.pk)
         self.ctx = NodeContext(
             node_id=node.pk, spool=self.spool, network_timeout=self.settings.network_timeout,
-            fast_lane=django_settings.STORE_FAST_LANE,
+            fast_lane=django_settings.STORE_FAST_LANE, ae_config=self.settings.ae,
         )
         self.limits = acceptor.Limits.from_settings()
         # Associations hand spooled paths to this thread, which queues them in batches.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -122,3 +123,40 @@ def test_it_runs_a_node_with_the_options_given(
         assoc.release()
     wait_for(lambda: log.stat().st_size >= 0, 1)
     assert "listening on" not in log.read_text()  # -q: warnings only
+
+
+@pytest.mark.parametrize("tcp", [True, False])
+def test_the_store_node_sets_tcp_options_from_its_config(tcp: bool, tmp_path: Path) -> None:
+    """Item 5: TCP_NODELAY and the per-read TCP_QUICKACK of an accepted connection come
+    from the node's AEConfig (lib/aeconfig.tune_socket), not from the handlers' own code."""
+    from store import acceptor
+    from store.ae import AESettings, make_store_ae
+    from store.handlers import NodeContext, handlers_for
+    from store.spool import Spool
+
+    config = AEConfig(ae_title="TCPNODE", maximum_pdu_size=16384, acse_timeout=5,
+                      dimse_timeout=5, network_timeout=5, connection_timeout=5,
+                      maximum_associations=4, tcp_nodelay=tcp, tcp_quickack=tcp)
+    settings = AESettings(ae_title="TCPNODE", port=0, bind_address="127.0.0.1", config=config)
+    ctx = NodeContext(node_id=0, spool=Spool(tmp_path / "spool"), ae_config=settings.ae)
+    ae = make_store_ae(settings)
+    limits = acceptor.Limits()
+    server, _ = acceptor.make_server(ae, ("127.0.0.1", 0), handlers_for(ctx, limits), ctx,
+                                     limits, lane=True)
+    acceptor.serve(ae, server, "test-tcp-options")
+    try:
+        scu = AE(ae_title="SCU")
+        scu.add_requested_context("1.2.840.10008.1.1")
+        assoc = scu.associate("127.0.0.1", server.server_address[1], ae_title="TCPNODE")
+        assert assoc.is_established
+        try:
+            (accepted,) = ae.active_associations
+            wrapper: Any = accepted.dul.socket
+            nodelay = wrapper.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            assert bool(nodelay) is tcp
+            assert wrapper.quickack is (tcp and hasattr(socket, "TCP_QUICKACK"))
+            assert assoc.send_c_echo().Status == 0
+        finally:
+            assoc.release()
+    finally:
+        ae.shutdown()

@@ -223,7 +223,9 @@ class GuardedSocket(AssociationSocket):
         self.messages = MessageCheck(limits)
         self.contexts: set[int] | None = None
         self.refused = ""
-        self.quickack = hasattr(socket, "TCP_QUICKACK")
+        # Re-arm TCP_QUICKACK per read: set from the node's AEConfig when the connection
+        # opens (store.handlers.handle_conn_open -> lib.aeconfig.tune_socket).
+        self.quickack = False
         client_socket.settimeout(limits.first_pdu_wait_s)
 
     def recv(self, nr_bytes: int) -> bytearray:
