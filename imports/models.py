@@ -19,6 +19,16 @@ class Outcome(models.TextChoices):
     FAILED = "failed", "failed"
 
 
+class RetryState(models.TextChoices):
+    """A failed record's retry, claimed by one conditional UPDATE at each step
+    (imports/views.retry, imports/tasks.retry_import_task): a double click, two people or
+    a task delivered twice retry the file once."""
+
+    NONE = "", "not retried"
+    QUEUED = "queued", "retry queued"
+    STARTED = "started", "retry started"
+
+
 class ImportRecord(models.Model):
     sop_instance_uid = models.CharField(max_length=64, db_index=True, blank=True, default="")
     sop_class_uid = models.CharField(max_length=64, blank=True, default="")
@@ -41,6 +51,9 @@ class ImportRecord(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     duration_ms = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    retry_state = models.CharField(
+        max_length=8, choices=RetryState.choices, blank=True, default=RetryState.NONE
+    )
 
     class Meta:
         ordering = ["-created_at"]

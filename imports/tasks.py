@@ -20,6 +20,31 @@ def import_file_task(path: str, source: str, store_node_id: int | None = None) -
     return import_file(Path(path), source, store_node_id).pk
 
 
+@server_task(retries=2, retry_delay=5)
+def retry_import_task(record_id: int) -> int | None:
+    """Import a failed record's quarantined file again (the Imports page's Retry).
+
+    The task claims the retry with one conditional UPDATE (queued -> started): a second
+    delivery of the same task finds nothing to claim and does nothing. If the import
+    raises (the database unavailable, say) the claim goes back to queued for Huey's
+    retry. Returns the new ImportRecord id, or None when there was nothing to do."""
+    from imports.models import ImportRecord, RetryState
+
+    claimed = ImportRecord.objects.filter(
+        pk=record_id, retry_state=RetryState.QUEUED
+    ).update(retry_state=RetryState.STARTED)
+    if claimed != 1:
+        log.info("retry of import record %s: already taken, nothing to do", record_id)
+        return None
+    record = ImportRecord.objects.get(pk=record_id)
+    try:
+        return import_file(Path(record.kept_path), record.source, record.store_node_id).pk
+    except Exception:
+        ImportRecord.objects.filter(pk=record_id, retry_state=RetryState.STARTED).update(
+            retry_state=RetryState.QUEUED)
+        raise
+
+
 @server_task()
 def import_files_task(paths: list[str], source: str, store_node_id: int | None = None) -> int:
     """Import a batch of received files (a store node's dispatcher sends them this way).

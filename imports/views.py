@@ -15,9 +15,9 @@ from django.views.decorators.http import require_GET, require_POST
 import audit
 from doseport.auth import IMPORTER, VIEWER, role_required
 from imports.forms import ImportFilterForm
-from imports.models import ImportRecord, Outcome
+from imports.models import ImportRecord, Outcome, RetryState
 from imports.queries import FailuresFirst, filter_records, page_rows
-from imports.tasks import import_file_task
+from imports.tasks import retry_import_task
 
 PAGE_SIZE = 50
 
@@ -33,7 +33,7 @@ def later_attempts(record: ImportRecord) -> QuerySet[ImportRecord]:
 
 def can_retry(record: ImportRecord) -> bool:
     """A failed import whose file is still in quarantine and not already re-imported."""
-    if record.outcome != Outcome.FAILED or not record.kept_path:
+    if record.outcome != Outcome.FAILED or not record.kept_path or record.retry_state:
         return False
     latest = later_attempts(record).first()
     if latest is not None and latest.outcome != Outcome.FAILED:
@@ -98,15 +98,19 @@ def record_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(IMPORTER)
 def retry(request: HttpRequest, pk: int) -> HttpResponse:
     record = get_object_or_404(ImportRecord, pk=pk)
-    if not can_retry(record):
+    # The claim: one conditional UPDATE, so a double click or two people retry once.
+    if not can_retry(record) or ImportRecord.objects.filter(
+        pk=record.pk, outcome=Outcome.FAILED, retry_state=RetryState.NONE,
+    ).update(retry_state=RetryState.QUEUED) != 1:
         messages.error(
             request,
             "Only a failed import whose file is still in quarantine, and that has not been "
-            "imported since, can be retried.",
+            "retried already, can be retried (if its retry failed too, retry that newer "
+            "attempt).",
         )
         return redirect("imports:record", pk=record.pk)
     # The worker imports; the page polls for the new ImportRecord of this file.
-    import_file_task(record.kept_path, record.source, record.store_node_id)
+    retry_import_task(record.pk)
     audit.record("import.retry", record, request=request)
     messages.success(request, "Retry queued.")
     return redirect(reverse("imports:record", args=[record.pk]) + "?retried=1")

@@ -191,3 +191,27 @@ def test_it_does_not_retry_when_the_file_is_gone(
     Path(record.kept_path).unlink()
     login(client, importer).post(f"/imports/{record.pk}/retry/")
     assert ImportRecord.objects.count() == 1
+
+
+def test_a_retry_is_claimed_once_however_often_it_is_asked_or_delivered(
+    client: Client, importer, tmp_path: Path
+) -> None:
+    """Issue 14 item 5: a double click, two people or a task delivered twice import once."""
+    from imports.models import RetryState
+    from imports.tasks import retry_import_task
+
+    record = quarantined(tmp_path)
+    write(build_ct_rdsr(events=1), record.kept_path)
+    # Two people pressed Retry: the second finds the claim taken (no second task).
+    ImportRecord.objects.filter(pk=record.pk).update(retry_state=RetryState.QUEUED)
+    response = login(client, importer).post(f"/imports/{record.pk}/retry/")
+    assert response.status_code == 302
+    assert ImportRecord.objects.count() == 1
+    # The queued task delivered twice: the first claims and imports, the second does nothing.
+    first = retry_import_task.call_local(record.pk)
+    second = retry_import_task.call_local(record.pk)
+    assert first is not None and second is None
+    assert ImportRecord.objects.exclude(pk=record.pk).get().outcome == Outcome.IMPORTED
+    record.refresh_from_db()
+    assert record.retry_state == RetryState.STARTED
+    assert b'name="retry"' not in client.get("/imports/").content
