@@ -310,3 +310,32 @@ def test_its_bulk_read_gives_what_the_command_reads() -> None:
     expected = list(iter_model_dicts(StudyFilter()))
     assert list(iter_export_dicts(StudyFilter(), chunk=2)) == expected
     assert [s["events"] for s in expected if s["modality_type"] == "CT"][0][0]["xray_sources"]
+
+
+def test_the_row_writer_gives_the_same_cells_without_xlsxwriters_undecorated_methods(
+) -> None:
+    """xlsx_row_writer uses XlsxWriter's `_write_*` where they exist and its public
+    methods otherwise: both give the same workbook."""
+    import xlsxwriter
+
+    rows: list[list[Any]] = [["CT", 1.5, 7, True, None, "", "a<b&c", dt.date(2020, 1, 2)]]
+
+    class Public:
+        """The worksheet as a later XlsxWriter without the private names might be."""
+
+        def __init__(self, ws: Any) -> None:
+            self.write_string, self.write_number = ws.write_string, ws.write_number
+            self.write_boolean = ws.write_boolean
+
+    def cells(wrap: bool) -> list[Any]:
+        buffer = io.BytesIO()
+        book = xlsxwriter.Workbook(buffer, {"constant_memory": True})
+        ws = book.add_worksheet("CT")
+        write = web_export.xlsx_row_writer(Public(ws) if wrap else ws)
+        for index, row in enumerate(rows):
+            write(index, row)
+        book.close()
+        buffer.seek(0)
+        return [list(r) for r in openpyxl.load_workbook(buffer).active.iter_rows(values_only=True)]
+
+    assert cells(False) == cells(True) == [["CT", 1.5, 7, True, None, None, "a<b&c", "2020-01-02"]]
