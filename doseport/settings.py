@@ -95,6 +95,9 @@ STORE_NETWORK_TIMEOUT = env_int("DOSEPORT_STORE_NETWORK_TIMEOUT", 60, minimum=1,
 STORE_MAX_ASSOCIATIONS = env_int("DOSEPORT_STORE_MAX_ASSOCIATIONS", 20, minimum=1, maximum=1000)
 OUTGOING_MAX_PDU = env_int("DOSEPORT_OUTGOING_MAX_PDU", 262_144, minimum=4096,
                            maximum=16 * 1024 * 1024)
+# TCP options of every DICOM connection, ours and our nodes' (lib/aeconfig.tune_socket).
+TCP_NODELAY = env_bool("DOSEPORT_TCP_NODELAY", True)
+TCP_QUICKACK = env_bool("DOSEPORT_TCP_QUICKACK", True)
 # DICOM TLS (lib/tls.py): PEM certificate, unencrypted key and CA bundle, checked here so a
 # bad file stops start-up with a line naming the variable.
 TLS_FILES = tls_files_from_env()

@@ -71,6 +71,8 @@ def store_config(ae_title: str, use_tls: bool = False, **overrides: Any) -> AECo
         network_timeout=float(settings.STORE_NETWORK_TIMEOUT),
         connection_timeout=10.0,
         maximum_associations=settings.STORE_MAX_ASSOCIATIONS,
+        tcp_nodelay=settings.TCP_NODELAY,
+        tcp_quickack=settings.TCP_QUICKACK,
         tls=use_tls,
     )
     return config.with_overrides(**overrides)
@@ -91,6 +93,8 @@ def outgoing_config(
         network_timeout=network_timeout,
         connection_timeout=connect_timeout,
         maximum_associations=1,
+        tcp_nodelay=getattr(settings, "TCP_NODELAY", True),
+        tcp_quickack=getattr(settings, "TCP_QUICKACK", True),
         tls=use_tls,
     )
 

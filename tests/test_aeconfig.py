@@ -69,6 +69,10 @@ def test_it_builds_the_store_ae_from_settings_and_run_options(settings: Any) -> 
     assert not overridden.tls
     node.tls = True
     assert AESettings.for_node(node).tls
+    assert (overridden.ae.tcp_nodelay, overridden.ae.tcp_quickack) == (True, True)
+    settings.TCP_NODELAY, settings.TCP_QUICKACK = False, False
+    config = AESettings.for_node(node).ae
+    assert (config.tcp_nodelay, config.tcp_quickack) == (False, False)
 
 
 @pytest.mark.django_db
