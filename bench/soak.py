@@ -320,7 +320,7 @@ imported:
   brings new threads and glibc gives threads arenas of their own; the space freed there
   was neither reused nor returned. `malloc_trim(0)` gave it all back, and with one arena
   (MALLOC_ARENA_MAX=1) or a fixed mmap threshold the same run stayed flat. The node now
-  uses one arena and trims every 30 s (store/malloc.py).
+  uses one arena and trims every 30 s (lib/malloc.py).
 - The periodic recovery sweep (every 60 s) listed every spooled object of the last 24 h
   at once, which with the default keep-everything policy is every object received that
   day: its peak grew by ~0.6 KB per object (2.4 MB for 4,000 files) and the high-water

@@ -79,7 +79,8 @@ def import_swept_task(paths: list[str], source: str, store_node_id: int | None =
 def sweep_spools_task() -> int:
     """Every spool on this server, of running, stopped and deleted nodes alike: queue the
     files that have no import record (store/sweep.py). Returns how many were queued."""
-    from store import malloc, sweep
+    from lib import malloc
+    from store import sweep
 
     try:
         return sweep.sweep_periodic()

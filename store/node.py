@@ -30,9 +30,9 @@ from doseport.processes import (
     notify_ready,
     stop_children,
 )
-from lib import aeconfig
+from lib import aeconfig, malloc
 from nodes.models import DeleteSettings, StoreNode
-from store import acceptor, malloc, recovery
+from store import acceptor, recovery
 from store.ae import AESettings, make_store_ae, store_run_overrides
 from store.dispatch import ImportDispatcher
 from store.handlers import Counters, NodeContext, enqueue_import_batch, handlers_for

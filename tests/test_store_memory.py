@@ -2,7 +2,7 @@
 
 bench/soak.py measures the whole node; these tests pin the two causes that were found:
 the periodic recovery sweep held every spooled path of the last day at once, and glibc's
-per-thread arenas kept freed memory (store/malloc.py).
+per-thread arenas kept freed memory (lib/malloc.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from imports.models import ImportRecord, Outcome, Source
-from store import malloc, recovery
+from lib import malloc
+from store import recovery
 from store.spool import Spool
 
 

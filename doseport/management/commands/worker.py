@@ -8,6 +8,7 @@ from huey.contrib.djhuey import HUEY
 
 from doseport.processes import use_prompt_consumer
 from imports.reading import configure_pydicom
+from lib import malloc
 
 
 class Command(BaseCommand):
@@ -17,6 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=2, help="worker threads (default 2)")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        malloc.use_one_arena()  # before Huey's threads start (lib/malloc.py says why)
         configure_pydicom()  # the same reading settings as `doseport import`
         use_prompt_consumer(HUEY)  # SIGTERM: tasks in hand finish or go back, exit within 5 s
         call_command("run_huey", workers=options["workers"], worker_type="thread")

@@ -1,4 +1,4 @@
-"""glibc malloc settings of a store node process.
+"""glibc malloc settings of a long-running process (store nodes, the worker).
 
 Measured (issue 14, bench/soak.py): a node's RSS grew ~0.5 KB per object, linearly, while
 tracemalloc showed the Python heap flat (under 0.1 MB over 10,000 objects) and glibc's
@@ -11,8 +11,9 @@ returned. With one arena (or with malloc_trim) the same runs stayed flat.
 
 So the node process uses one arena (set before its first thread starts: the limit is
 read when the second arena would be made) and the maintenance loop trims now and then,
-which gives a burst's pages (large images) back as well. Elsewhere (no glibc) both are
-no-ops.
+which gives a burst's pages (large images) back as well. The worker (Huey's worker,
+scheduler and consumer threads) does the same: in the 100,000-object soak its RSS grew
+~0.4 MB per 1,000 objects with an arena per thread. Elsewhere (no glibc) both are no-ops.
 """
 
 from __future__ import annotations
