@@ -187,23 +187,26 @@ def flush_imports(server: str | None = None) -> None:
     imports_huey(server).huey.flush()
 
 
-# Reading the waiting tasks loads them all at once (Huey's storage returns a list): the
-# high-water mark stayed in the worker's memory (81 -> 107 MB in a 30,000-object soak with
-# a backlog of ~15,000). Beyond this many the sweep skips a round instead.
-QUEUED_READ_LIMIT = 5_000
+# Reading the waiting tasks loads them at once (Huey's storage returns a list) and a task
+# carries up to 32 paths: the high-water mark stays in the worker's memory (81 -> 107 MB in
+# a 30,000-object soak with a backlog of ~15,000 tasks; +16 MB over the 100,000-object soak
+# with 5,000 tasks, up to 160,000 paths, read). Beyond these the sweep skips a round.
+QUEUED_READ_LIMIT = 1_000  # tasks
+QUEUED_PATHS_LIMIT = 10_000  # paths: about 1.5 MB of strings
 
 
-def queued_import_paths(server: str | None = None,
-                        limit: int = QUEUED_READ_LIMIT) -> set[str] | None:
+def queued_import_paths(server: str | None = None, limit: int = QUEUED_READ_LIMIT,
+                        paths_limit: int = QUEUED_PATHS_LIMIT) -> set[str] | None:
     """Paths of the import tasks waiting on a server's import queue, or None when there are
-    more than `limit` tasks (then reading them costs more than the duplicates it saves)."""
+    more than `limit` tasks or `paths_limit` paths (then reading them costs more than the
+    duplicates it saves)."""
     huey = imports_huey(server).huey
     if huey.immediate:
         return set()
     if huey.pending_count() > limit:
         return None
     paths: set[str] = set()
-    for task in huey.pending():
+    for task in huey.pending(limit=limit):
         args = task.args or ()
         if not args:
             continue
@@ -212,4 +215,6 @@ def queued_import_paths(server: str | None = None,
             paths.add(first)
         elif isinstance(first, (list, tuple)):
             paths.update(p for p in first if isinstance(p, str))
+        if len(paths) > paths_limit:
+            return None
     return paths

@@ -114,6 +114,9 @@ def test_it_leaves_out_files_already_waiting_on_the_import_queue(
     assert sweep.sweep(node.pk) == {str(node.pk): 1}
     assert queued_import_paths() == {str(waiting), str(lost)}
     assert imports_huey().huey.pending_count() == 2
+    # A queue too long to read (in tasks or in paths) is not read: the sweep skips a round.
+    assert queued_import_paths(limit=1) is None
+    assert queued_import_paths(paths_limit=1) is None
 
 
 def test_it_sweeps_from_the_command_line(tmp_path: Path) -> None:
