@@ -235,6 +235,11 @@ else:
         "huey_class": "doseport.queue.LazySqliteHuey",
         "name": _huey_name,
         "filename": str(HOME / "huey.sqlite3"),
+        # SQLite page cache per connection (Huey's default is 8 MB, and every thread of the
+        # worker has a connection per queue): with a backlog of tens of thousands of tasks
+        # the caches filled and the worker's RSS followed the backlog (docs/PERFORMANCE.md,
+        # "Soak"). Taking a task reads a few pages of an index.
+        "cache_mb": 1,
         "immediate": False,
         "results": True,
         "consumer": {"workers": 2, "worker_type": "thread"},
