@@ -79,6 +79,7 @@ def fill(total_events: int) -> dict[str, int]:
     """bulk_create studies of each modality until their share of `total_events` is made."""
     from django.db import transaction
 
+    from dose import summary
     from dose.models import (
         AccumulatedBreast,
         AccumulatedPlane,
@@ -148,6 +149,7 @@ def fill(total_events: int) -> dict[str, int]:
                         AccumulatedBreast(study=s, laterality=side, accumulated_agd_mGy=2.6)
                         for s in studies for side in ("Left breast", "Right breast")
                     ])
+    summary.refresh_all()  # what the import stores per study (dose/summary.py)
     return counts
 
 

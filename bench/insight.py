@@ -155,6 +155,7 @@ def fill(studies: int) -> dict[str, Any]:
     from django.db import connection
     from django.utils import timezone
 
+    from dose import summary
     from dose.models import (
         AccumulatedBreast,
         AccumulatedPlane,
@@ -179,6 +180,7 @@ def fill(studies: int) -> dict[str, Any]:
         for key, found in rows.items():
             models[key].objects.bulk_create(found, batch_size=BATCH)  # type: ignore[attr-defined]
             counts[key] += len(found)
+    summary.refresh_all()  # what the import stores per study (dose/summary.py)
     ImportRecord.objects.bulk_create([
         ImportRecord(source="store", outcome="failed" if i % 25 == 0 else "imported",
                      kind="ct_rdsr") for i in range(5000)], batch_size=BATCH)

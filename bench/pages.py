@@ -199,6 +199,7 @@ def _records(count: int, nodes: list[int]) -> Iterator[dict[str, Any]]:
 def fill(studies: int, records: int) -> dict[str, Any]:
     from django.db import connection
 
+    from dose import summary
     from imports.models import ImportRecord
     from nodes.models import RemoteNode, StoreNode
     from qr.models import Query
@@ -208,6 +209,7 @@ def fill(studies: int, records: int) -> dict[str, Any]:
         for n in range(3)
     ]
     made = fill_studies(studies)
+    summary.refresh_all()  # what the import stores per study (dose/summary.py)
     n_records = load(ImportRecord, _records(records, [n.pk for n in nodes]))
     remote = RemoteNode.objects.create(name="pacs", ae_title="PACS", host="127.0.0.1",
                                        port=104)
@@ -402,14 +404,14 @@ def main() -> None:
                         help=f"admin URL used to create/drop the scratch database "
                         f"(DATABASE_URL, else {PG_URL})")
     parser.add_argument("--keep", action="store_true",
-                        help="keep the SQLite data folder (printed) for --reuse (removed)")
+                        help="keep the SQLite data folder (printed) and the PostgreSQL database "
+                        f"{BENCH_DB} for --reuse (removed)")
     parser.add_argument("--reuse", default="", metavar="DIR",
-                        help="SQLite only: time the pages on the database a --keep run left in "
-                        "DIR, after migrating it (new indexes), without filling (fill)")
+                        help="time the pages on what a --keep run left (SQLite: the data folder "
+                        f"DIR; PostgreSQL: {BENCH_DB}; give any DIR), after migrating it (new "
+                        "indexes), without filling (fill)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.reuse and args.backends != "sqlite":
-        parser.error("--reuse: only with --backends sqlite")
     if args.child:
         print(json.dumps(child(args.studies, args.records, args.repeat, args.only,
                                bool(args.reuse))))
@@ -427,13 +429,18 @@ def main() -> None:
                 if not (args.keep or args.reuse):
                     shutil.rmtree(home, ignore_errors=True)
         elif backend == "postgresql":
-            _pg_admin(args.pg_url, f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-            _pg_admin(args.pg_url, f"CREATE DATABASE {BENCH_DB}")
+            if args.reuse:  # a scratch data folder: the database is the kept one
+                home = tempfile.mkdtemp(prefix="doseport-bench-pages-postgresql-")
+                env["DOSEPORT_HOME"] = home
+            else:
+                _pg_admin(args.pg_url, f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+                _pg_admin(args.pg_url, f"CREATE DATABASE {BENCH_DB}")
             try:
                 env["DATABASE_URL"] = args.pg_url.rsplit("/", 1)[0] + f"/{BENCH_DB}"
                 results.append(_run_child(env, args))
             finally:
-                _pg_admin(args.pg_url, f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+                if not (args.keep or args.reuse):
+                    _pg_admin(args.pg_url, f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
                 shutil.rmtree(home, ignore_errors=True)
     print(json.dumps({"cpu_count": os.cpu_count(), "results": results}, indent=1))
 

@@ -3,3 +3,8 @@ from django.apps import AppConfig
 
 class DoseConfig(AppConfig):
     name = "dose"
+
+    def ready(self) -> None:
+        from dose import summary
+
+        summary.connect_signals()

@@ -39,8 +39,11 @@ class StudyFilterForm(forms.Form):
     )
     station = forms.CharField(required=False, max_length=64, label="station name",
                               widget=forms.TextInput(attrs={"size": 10}))
-    accession = forms.CharField(required=False, max_length=64, label="accession number",
-                                widget=forms.TextInput(attrs={"size": 12}))
+    accession = forms.CharField(
+        required=False, max_length=64, label="accession number starts with",
+        widget=forms.TextInput(attrs={"size": 12, "title": "An accession number, or its "
+                                      "first characters (as typed or in capitals)"}),
+    )
     q = forms.CharField(
         required=False, max_length=256, label="description, protocol or station contains",
         widget=forms.TextInput(attrs={"type": "search", "size": 18}),

@@ -54,18 +54,37 @@ class Study(models.Model):
     total_number_of_irradiation_events = models.IntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The headline numbers, worked out by dose/summary.py from the rows below and stored
+    # here for the lists, dose ranges and sorts (schema units; NULL where the study has none).
+    headline_events = models.IntegerField(default=0)
+    headline_dlp_mGycm = models.FloatField(null=True, blank=True)
+    headline_dap_Gym2 = models.FloatField(null=True, blank=True)
+    headline_dose_rp_Gy = models.FloatField(null=True, blank=True)
+    headline_agd_left_mGy = models.FloatField(null=True, blank=True)
+    headline_agd_right_mGy = models.FloatField(null=True, blank=True)
+    headline_agd_both_mGy = models.FloatField(null=True, blank=True)
+    headline_activity_MBq = models.FloatField(null=True, blank=True)
+    headline_protocols = models.TextField(
+        blank=True, default="", help_text="The events' distinct acquisition protocols, one "
+        "per line: what the Studies page's text search reads.",
+    )
 
     class Meta:
         ordering = ["-study_date", "-study_time", "-id"]
         verbose_name_plural = "studies"
         indexes = [
-            models.Index(fields=["modality_type", "study_date"]),
-            # The Studies list (dose/queries.py): its default order newest first, the CT
-            # dose range (report totals, and which studies have none), the live refresh.
+            # The Studies list (dose/queries.py): its default order newest first, one
+            # modality newest first, the dose ranges and sorts, the live refresh.
             models.Index(fields=["study_date", "study_time", "id"],
                          name="dose_study_newest_idx"),
-            models.Index(fields=["modality_type", "dlp_total_mGycm"],
-                         name="dose_study_ct_dlp_idx"),
+            models.Index(fields=["modality_type", "study_date", "study_time", "id"],
+                         name="dose_study_modality_newest_idx"),
+            models.Index(fields=["modality_type", "headline_dlp_mGycm"],
+                         name="dose_study_dlp_idx"),
+            models.Index(fields=["modality_type", "headline_dap_Gym2"],
+                         name="dose_study_dap_idx"),
+            models.Index(fields=["modality_type", "headline_activity_MBq"],
+                         name="dose_study_activity_idx"),
             models.Index(fields=["updated_at"], name="dose_study_updated_idx"),
         ]
 

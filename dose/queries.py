@@ -6,31 +6,12 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import (
-    Case,
-    Count,
-    Exists,
-    F,
-    FloatField,
-    IntegerField,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-    Sum,
-    Value,
-    When,
-)
-from django.db.models.functions import Coalesce, Trim, Upper
+from django.db import connection
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 
-from dose.models import (
-    AccumulatedBreast,
-    AccumulatedPlane,
-    IrradiationEvent,
-    RadiopharmaceuticalAdministration,
-    Study,
-)
-from lib.laterality import _SIDES
+from dose import summary
+from dose.models import IrradiationEvent, Study
+from dose.summary import AGD_SIDES
 
 
 @dataclass(frozen=True)
@@ -41,7 +22,7 @@ class StudyFilter:
     since: dt.date | None = None
     until: dt.date | None = None
     station: str = ""  # contains; in double quotes: exactly ('"CT1"' is not "CT12")
-    accession: str = ""
+    accession: str = ""  # starts with (as typed, or in upper case)
     # Exact values, as the dose insight charts link them (insight/filters.py).
     manufacturer: str = ""
     model: str = ""
@@ -70,7 +51,7 @@ def filter_studies(flt: StudyFilter, qs: QuerySet[Study] | None = None) -> Query
     elif flt.station:
         qs = qs.filter(station_name__icontains=flt.station)
     if flt.accession:
-        qs = qs.filter(accession_number__icontains=flt.accession)
+        qs = qs.filter(_accession(flt.accession))
     for column, value in (("manufacturer", flt.manufacturer),
                           ("manufacturer_model_name", flt.model),
                           ("study_description", flt.description)):
@@ -82,27 +63,27 @@ def filter_studies(flt: StudyFilter, qs: QuerySet[Study] | None = None) -> Query
     return _search(qs, flt)
 
 
-# Up to this many studies that a protocol search or a dose range finds are listed as ids
-# (one pass over the events for the list's count and page both); more stay an IN subquery
-# (SQLite allows 32,766 parameters).
-MATCHING_IDS_MAX = 2_000
+def _accession(value: str) -> Q:
+    """Accession numbers that start with `value`, as typed or in upper case: a range on the
+    accession index (SQLite's LIKE is case-insensitive and cannot use it; on PostgreSQL
+    Django's varchar_pattern_ops index serves LIKE 'value%')."""
+    q = Q()
+    for prefix in dict.fromkeys((value, value.upper())):
+        if connection.vendor == "postgresql":
+            q |= Q(accession_number__startswith=prefix)
+        else:
+            q |= Q(accession_number__gte=prefix, accession_number__lt=prefix + PAST_ANY)
+    return q
 
 
-def _with_protocol(text: str) -> Q:
-    """Studies with an event whose acquisition protocol contains `text`: one pass over the
-    events, not a correlated search per study."""
-    events = (IrradiationEvent.objects.filter(acquisition_protocol__icontains=text)
-              .order_by().values_list("study_id", flat=True).distinct())
-    ids = list(events[:MATCHING_IDS_MAX + 1])
-    if len(ids) <= MATCHING_IDS_MAX:
-        return Q(pk__in=ids)
-    return Q(pk__in=events)
+PAST_ANY = chr(0x10FFFF)  # sorts after every character a prefix can be followed by
 
 
 def _search(qs: QuerySet[Study], flt: StudyFilter) -> QuerySet[Study]:
     if flt.text:
         qs = qs.filter(Q(study_description__icontains=flt.text)
-                       | Q(station_name__icontains=flt.text) | _with_protocol(flt.text))
+                       | Q(station_name__icontains=flt.text)
+                       | Q(headline_protocols__icontains=flt.text))
     if flt.equipment:
         qs = qs.filter(Q(manufacturer__icontains=flt.equipment)
                        | Q(manufacturer_model_name__icontains=flt.equipment))
@@ -111,12 +92,7 @@ def _search(qs: QuerySet[Study], flt: StudyFilter) -> QuerySet[Study]:
     if flt.age_max is not None:
         qs = qs.filter(patient_age_decimal_years__lte=flt.age_max)
     if flt.modality and (flt.dose_min is not None or flt.dose_max is not None):
-        modality = flt.modality.upper()
-        in_range = dose_range(modality, flt.dose_min, flt.dose_max)
-        # Found once (the dose tables are read once), not again for the count and the page.
-        ids = list(Study.objects.filter(in_range, modality_type=modality).order_by()
-                   .values_list("pk", flat=True)[:MATCHING_IDS_MAX + 1])
-        qs = qs.filter(pk__in=ids) if len(ids) <= MATCHING_IDS_MAX else qs.filter(in_range)
+        qs = qs.filter(dose_range(flt.modality.upper(), flt.dose_min, flt.dose_max))
     return qs
 
 
@@ -127,6 +103,14 @@ DOSE_MEASURES: dict[str, tuple[str, str]] = {
     "RF": ("DAP", "Gy·m²"),
     "MG": ("AGD of a breast", "mGy"),
     "NM": ("administered activity", "MBq"),
+}
+# Modality -> the stored headline columns its dose range reads (any one in range matches).
+DOSE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "CT": ("headline_dlp_mGycm",),
+    "DX": ("headline_dap_Gym2",),
+    "RF": ("headline_dap_Gym2",),
+    "MG": ("headline_agd_left_mGy", "headline_agd_right_mGy", "headline_agd_both_mGy"),
+    "NM": ("headline_activity_MBq",),
 }
 
 
@@ -139,149 +123,35 @@ def _between(field: str, low: float | None, high: float | None) -> Q:
     return q
 
 
-def _studies_summing(model: type[Any], field: str, low: float | None, high: float | None,
-                     *conditions: Any, group: tuple[str, ...] = (),
-                     **where: Any) -> QuerySet[Any]:
-    """The study ids whose rows of `model` (per `group`) sum `field` into the range: one
-    grouped pass over the matching rows, as an IN subquery."""
-    return (
-        model.objects.filter(*conditions, **where).order_by().values("study_id", *group)
-        .annotate(total=Sum(field)).filter(_between("total", low, high)).values("study_id")
-    )
-
-
 def dose_range(modality: str, low: float | None, high: float | None) -> Q:
-    """Studies whose headline dose (headline()) lies in [low, high], schema units.
-
-    The same rules as summary_expressions(), written as set lookups (IN a grouped subquery)
-    so that a range over 100,000 studies reads each dose table once instead of summing per
-    study. CT reads its events only for the studies without a report total (an index on
-    modality and DLP total finds them)."""
-    if modality == Study.CT:
-        events = _studies_summing(IrradiationEvent, "dlp_mGycm", low, high,
-                                  study__modality_type=modality,
-                                  study__dlp_total_mGycm__isnull=True)
-        return _between("dlp_total_mGycm", low, high) | Q(
-            dlp_total_mGycm__isnull=True, pk__in=events)
-    if modality in (Study.DX, Study.RF):
-        planes = _studies_summing(AccumulatedPlane, "dap_total_Gym2", low, high)
-        events = _studies_summing(IrradiationEvent, "dap_Gym2", low, high,
-                                  dap_Gym2__isnull=False)
-        # "Has no planes" per study, not per event (a correlated lookup per event row).
-        with_planes = AccumulatedPlane.objects.order_by().values("study_id")
-        return Q(pk__in=planes) | (~Q(pk__in=with_planes) & Q(pk__in=events))
-    if modality == Study.MG:
-        # A side's reported breasts summed, as _agd() does (several words name one side).
-        side = Case(*(When(word__in=_breast_words(code), then=Value(code))
-                      for code in AGD_SIDES), default=Value(""))
-        reported = (
-            AccumulatedBreast.objects.annotate(word=Upper(Trim("laterality"))).annotate(side=side)
-            .exclude(side="").order_by().values("study_id", "side")
-            .annotate(total=Sum("accumulated_agd_mGy")).filter(_between("total", low, high))
-            .values("study_id")
-        )
-        events = _studies_summing(IrradiationEvent, "agd_mGy", low, high,
-                                  group=("laterality_code",), laterality_code__in=AGD_SIDES,
-                                  agd_mGy__isnull=False)
-        with_breasts = AccumulatedBreast.objects.order_by().values("study_id")
-        return Q(pk__in=reported) | (~Q(pk__in=with_breasts) & Q(pk__in=events))
-    if modality == Study.NM:
-        return Q(pk__in=_studies_summing(
-            RadiopharmaceuticalAdministration, "administered_activity_MBq", low, high))
-    return Q(pk__in=[])
-
-
-def _count(model: type[IrradiationEvent | RadiopharmaceuticalAdministration]) -> Subquery:
-    rows = (
-        model.objects.filter(study=OuterRef("pk")).order_by().values("study")
-        .annotate(n=Count("pk")).values("n")
-    )
-    return Subquery(rows, output_field=IntegerField())
-
-
-def _sum(model: type[AccumulatedPlane | AccumulatedBreast | IrradiationEvent
-                     | RadiopharmaceuticalAdministration], field: str,
-         **where: object) -> Subquery:
-    rows = (
-        model.objects.filter(study=OuterRef("pk"), **where).order_by().values("study")
-        .annotate(total=Sum(field)).values("total")
-    )
-    return Subquery(rows, output_field=FloatField())
-
-
-def _has(model: type[AccumulatedPlane | AccumulatedBreast]) -> Exists:
-    return Exists(model.objects.filter(study=OuterRef("pk")))
-
-
-def _breast_words(code: str) -> list[str]:
-    """The upper-case words a breast's laterality may have for one side (lib.laterality)."""
-    return [word for word, side in _SIDES.items() if side == code]
-
-
-def _agd(code: str) -> Case:
-    """Accumulated AGD of one side: a report's breast totals if it has any, else the events'."""
-    breasts = (
-        AccumulatedBreast.objects.filter(study=OuterRef("pk"))
-        .annotate(side=Upper(Trim("laterality"))).filter(side__in=_breast_words(code))
-        .order_by().values("study").annotate(total=Sum("accumulated_agd_mGy")).values("total")
-    )
-    return Case(
-        When(_has(AccumulatedBreast), then=Subquery(breasts, output_field=FloatField())),
-        default=_sum(IrradiationEvent, "agd_mGy", laterality_code=code),
-        output_field=FloatField(),
-    )
-
-
-def _planes_or_events(plane_field: str, event_field: str) -> Case:
-    """A projection total: the report's accumulated planes if it has any, else the events'."""
-    return Case(
-        When(_has(AccumulatedPlane), then=_sum(AccumulatedPlane, plane_field)),
-        When(
-            modality_type__in=(Study.DX, Study.RF, Study.MG),
-            then=_sum(IrradiationEvent, event_field),
-        ),
-        default=None,
-        output_field=FloatField(),
-    )
-
-
-AGD_SIDES = ("L", "R", "B")
+    """Studies of `modality` whose headline dose (headline()) lies in [low, high], schema
+    units: a range on the stored headline (dose/summary.py), served by its index."""
+    columns = DOSE_COLUMNS.get(modality)
+    if not columns:
+        return Q(pk__in=[])
+    in_range = Q()
+    for column in columns:
+        in_range |= _between(column, low, high) & Q(**{f"{column}__isnull": False})
+    return Q(modality_type=modality) & in_range
 
 
 def summary_expressions() -> dict[str, Any]:
-    """Annotation name -> expression for every headline number of a study."""
-    return {
-        "n_events": Coalesce(_count(IrradiationEvent), Value(0))
-        + Coalesce(_count(RadiopharmaceuticalAdministration), Value(0)),
-        "dlp_total": Case(
-            When(modality_type=Study.CT, then=Coalesce(
-                F("dlp_total_mGycm"), _sum(IrradiationEvent, "dlp_mGycm")
-            )),
-            default=None, output_field=FloatField(),
-        ),
-        "dap_total": _planes_or_events("dap_total_Gym2", "dap_Gym2"),
-        "dose_rp_total": _planes_or_events("dose_rp_total_Gy", "dose_rp_Gy"),
-        "agd_L": _agd("L"), "agd_R": _agd("R"), "agd_B": _agd("B"),
-        "activity_total": _sum(
-            RadiopharmaceuticalAdministration, "administered_activity_MBq"
-        ),
-    }
+    """Annotation name -> the stored headline number of a study (dose/summary.py)."""
+    return summary.stored()
 
 
 def with_summary(qs: QuerySet[Study]) -> QuerySet[Study]:
-    """The headline numbers of each study, as subqueries (no join fan-out, one query per page).
+    """The headline numbers of each study under the names headline() reads.
 
-    The one definition of a study's headline totals: the list and the study page both read
-    them through headline(); they follow the export's TOTALS rules (dose/serialize.py).
+    The one definition of a study's headline totals is dose/summary.py (stored at import);
+    the list, the study page, the insight and the alerts all read them from there, following
+    the export's TOTALS rules (dose/serialize.py).
     """
     return qs.annotate(**summary_expressions())
 
 
 def summarised_page(pks: list[int]) -> list[Study]:
-    """The studies of one list page, in `pks` order, with their headline (one query).
-
-    The list sorts and pages on the bare rows first so the subqueries run for the page's
-    rows only, not for every row the sort has to read."""
+    """The studies of one list page, in `pks` order, with their headline (one query)."""
     found = {s.pk: s for s in with_summary(Study.objects.filter(pk__in=pks))}
     return [found[pk] for pk in pks if pk in found]
 

@@ -26,6 +26,19 @@ KINDS = (
     CT_RDSR, PROJECTION_RDSR, NM_RDSR, RF_SIEMENS_SUMMARY, DX_IMAGE, MG_IMAGE,
     CT_PHILIPS_SCREEN, CT_DOSE_SCREEN, NM_IMAGE, PATIENT_DOSE_REPORT,
 )
+# What the pages call each kind (the code stays in exports, the API and the command line).
+KIND_LABELS = {
+    CT_RDSR: "CT dose report",
+    PROJECTION_RDSR: "X-ray dose report",
+    NM_RDSR: "Radiopharmaceutical dose report",
+    RF_SIEMENS_SUMMARY: "Siemens radiation summary",
+    DX_IMAGE: "DX/CR image",
+    MG_IMAGE: "Mammography image",
+    CT_PHILIPS_SCREEN: "CT dose screen (Philips)",
+    CT_DOSE_SCREEN: "CT dose screen",
+    NM_IMAGE: "NM/PET image",
+    PATIENT_DOSE_REPORT: "Patient dose report",
+}
 CT_SCREEN_KINDS = (CT_PHILIPS_SCREEN, CT_DOSE_SCREEN)
 RDSR_KINDS = (CT_RDSR, PROJECTION_RDSR, NM_RDSR, RF_SIEMENS_SUMMARY)
 

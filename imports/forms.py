@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
-from imports.classify import KINDS
+from imports.classify import KIND_LABELS, KINDS
 from imports.models import Outcome
 from imports.queries import ImportFilter
 from nodes.models import StoreNode
@@ -11,7 +11,7 @@ from nodes.models import StoreNode
 class ImportFilterForm(forms.Form):
     outcome = forms.ChoiceField(choices=[("", "any"), *Outcome.choices], required=False)
     kind = forms.ChoiceField(
-        choices=[("", "any"), *((k, k.replace("_", " ")) for k in KINDS)], required=False
+        choices=[("", "any"), *((k, KIND_LABELS[k]) for k in KINDS)], required=False
     )
     node = forms.ModelChoiceField(
         queryset=StoreNode.objects.order_by("name"), required=False, empty_label="any",

@@ -21,6 +21,7 @@ from typing import Any
 
 from django.db import connection
 
+from dose import summary
 from dose.models import (
     AccumulatedBreast,
     AccumulatedPlane,
@@ -52,6 +53,16 @@ class StoreResult:
 
 
 def store_report(report: ReportData, sop_uid: str) -> StoreResult:
+    """Store one object's dose data; the study's stored headline (dose/summary.py) is
+    worked out again once, after its rows are written, when the object added anything."""
+    with summary.deferred():
+        result = _store(report, sop_uid)
+    if result.added:
+        summary.refresh([result.study.pk])
+    return result
+
+
+def _store(report: ReportData, sop_uid: str) -> StoreResult:
     _fill_event_keys(report, sop_uid)
     study = _find_study(report)
     if study is None:

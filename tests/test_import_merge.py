@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,17 @@ from tests.builders.rdsr import (
     build_rrdsr,
     write,
 )
+from tests.test_study_headline import assert_stored_equals_computed
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _stored_headline_stays_right() -> Iterator[None]:
+    """After every merge, replacement and NM merge below, each study's stored headline
+    (dose/summary.py) equals what its rows give."""
+    yield
+    assert_stored_equals_computed()
 
 
 def _import(ds, folder: Path) -> str:  # type: ignore[no-untyped-def]
