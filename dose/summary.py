@@ -232,6 +232,12 @@ def _refresh_one(pk: int) -> None:
 
 def refresh_all(progress: Any = None) -> int:
     """Refresh every study (after a raw load); returns how many. `progress(done, total)`."""
+    with connection.cursor() as cursor:
+        # Statistics first: on a table loaded without them PostgreSQL planned each study's
+        # subqueries as scans (100,000 studies: 400 s instead of 40 s).
+        for model in (Study, IrradiationEvent, AccumulatedPlane, AccumulatedBreast,
+                      RadiopharmaceuticalAdministration):
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
     ids = list(Study.objects.order_by("pk").values_list("pk", flat=True))
     step = REFRESH_BATCH * 20
     for start in range(0, len(ids), step):
