@@ -17,7 +17,9 @@ Run: [DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres] .venv/bin/pyth
      bench/pages.py [--studies 100000] [--records 1000000] [--repeat 20]
      [--backends sqlite,postgresql]
 PostgreSQL (when DATABASE_URL is set, or with --backends): a scratch database
-`doseport_bench_pages` is created next to that URL's database and dropped afterwards.
+`doseport_bench_pages` is created next to that URL's database and dropped afterwards
+(kept with --keep, timed again with --reuse). The fill stores each study's headline
+(dose/summary.py refresh_all), as the import would have.
 Prints one JSON object; the numbers go into docs/PERFORMANCE.md ("Pages").
 """
 
