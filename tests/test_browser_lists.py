@@ -179,7 +179,13 @@ def test_it_keeps_import_rows_compact_and_copies_a_uid(
         driver.find_element(By.CSS_SELECTOR, "#imports button.copy").click()
         copy = "#imports button.copy"
         wait.until(lambda d: d.find_element(By.CSS_SELECTOR, copy).text == "copied")
+        assert rows[0].find_element(By.CSS_SELECTOR, ".col-kind").text == "CT dose report"
         driver.set_window_size(800, 1000)
+        # The Retry button stays on screen (the table does not scroll it away).
+        on_screen = ("const b = document.querySelector('#imports button[name=retry]');"
+                     "return b.getBoundingClientRect().right <= "
+                     "document.documentElement.clientWidth;")
+        assert wait.until(lambda d: d.execute_script(on_screen)), "Retry is off-screen"
         driver.save_screenshot(str(artifacts / "browser_lists_imports_800.png"))
     finally:
         driver.save_screenshot(str(artifacts / "browser_lists_imports_last.png"))
