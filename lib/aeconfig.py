@@ -87,14 +87,14 @@ def outgoing_config(
 
     return AEConfig(
         ae_title=ae_title,
-        maximum_pdu_size=getattr(settings, "OUTGOING_MAX_PDU", 262_144),
+        maximum_pdu_size=settings.OUTGOING_MAX_PDU,
         acse_timeout=acse_timeout,
         dimse_timeout=dimse_timeout,
         network_timeout=network_timeout,
         connection_timeout=connect_timeout,
         maximum_associations=1,
-        tcp_nodelay=getattr(settings, "TCP_NODELAY", True),
-        tcp_quickack=getattr(settings, "TCP_QUICKACK", True),
+        tcp_nodelay=settings.TCP_NODELAY,
+        tcp_quickack=settings.TCP_QUICKACK,
         tls=use_tls,
     )
 
