@@ -338,8 +338,11 @@ RowWriter = Callable[[int, list[Any]], None]
 
 def xlsx_row_writer(ws: Any) -> RowWriter:
     """Writes a row of pre-converted cells: numbers as numbers, text as text (never a
-    formula or a link: the workbook's options), None as nothing. Dispatches on the exact
-    class first (str and float are nearly all cells) through bound methods.
+    formula or a link: the workbook's options), None and "" as nothing (XlsxWriter's write()
+    makes both a blank cell, and a blank cell without a format is not written; until
+    52cf907 "" was an empty text cell, which openpyxl and Excel read as empty too).
+    Dispatches on the exact class first (str and float are nearly all cells) through bound
+    methods.
 
     XlsxWriter's public write_* methods only wrap its undecorated `_write_*` twins with
     A1-notation parsing (a tenth of the export's time at 100,000 events); the cells here
@@ -354,7 +357,7 @@ def xlsx_row_writer(ws: Any) -> RowWriter:
                 continue
             cls = value.__class__
             if cls is str:
-                if value:  # an empty text cell is no cell
+                if value:  # "" writes no cell, as XlsxWriter's own write() does (a blank)
                     write_string(index, col, value)
             elif cls is float or cls is int:
                 write_number(index, col, value)
