@@ -98,25 +98,25 @@ class ImportDispatcher:
                 item = self.pending.get_nowait() if stopping else self.pending.get()
             except queue.Empty:
                 return  # stopped and drained
-            # Busy (the last put was recent): gather until the interval has passed.
-            gather_until = last_put + self.put_interval
-            batch: list[Path] = []
+            # Busy (the last put was recent): let the rest of the interval's objects come.
+            # A sleep, not a wait on the queue, so that they do not wake this thread.
+            wait = last_put + self.put_interval - time.monotonic()
+            if wait > 0 and not stopping and item is not None:
+                time.sleep(wait)
+            waiting: list[Path] = []
             while True:
                 if item is None:
                     stopping = True
                 else:
-                    batch.append(item)
-                if len(batch) >= self.max_batch:
-                    break
-                wait = 0.0 if stopping else gather_until - time.monotonic()
+                    waiting.append(item)
                 try:
-                    item = (self.pending.get(timeout=wait) if wait > 0
-                            else self.pending.get_nowait())
+                    item = self.pending.get_nowait()
                 except queue.Empty:
                     break
-            if batch:
+            if waiting:
                 last_put = time.monotonic()
-                self._put(batch)
+            for start in range(0, len(waiting), self.max_batch):
+                self._put(waiting[start:start + self.max_batch])
 
     def _put(self, batch: list[Path]) -> None:
         try:
