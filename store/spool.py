@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 _UNSAFE = re.compile(r"[^0-9A-Za-z.]")
 STALE_TMP_S = 3600.0
+DAY_S = 86400
 O_TMPFILE: int = getattr(os, "O_TMPFILE", 0)
 # What open(O_TMPFILE) and linkat() answer where the file system (or /proc) cannot do it.
 NO_TMPFILE = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT, errno.EXDEV,
@@ -80,6 +81,7 @@ class Spool:
     unnamed: bool | None = None
     _ready: bool = field(default=False, repr=False)
     _day: Path | None = field(default=None, repr=False)
+    _day_ends: float = field(default=0.0, repr=False)
 
     @classmethod
     def for_node(cls, node_id: int) -> Spool:
@@ -95,7 +97,10 @@ class Spool:
 
     def ensure(self) -> Path:
         """Create the folders; returns today's folder in in/ (made durable once)."""
-        day = self.in_dir / time.strftime("%Y%m%d", time.gmtime())
+        now = time.time()
+        if self._ready and self._day is not None and now < self._day_ends:
+            return self._day  # every object asks: no path building until the day ends
+        day = self.in_dir / time.strftime("%Y%m%d", time.gmtime(now))
         if not self._ready or day != self._day:
             self.tmp_dir.mkdir(parents=True, exist_ok=True)
             if not day.is_dir():
@@ -105,6 +110,7 @@ class Spool:
             if self.unnamed is None:
                 self.unnamed = self._can_link_unnamed(day)
             self._ready, self._day = True, day
+            self._day_ends = (now // DAY_S + 1) * DAY_S  # the next UTC midnight
         return day
 
     @staticmethod

@@ -1,8 +1,9 @@
 """The acceptor's socket: every byte a peer sends comes in here, one whole PDU at a time.
 
 pynetdicom reads a PDU as `recv(6)` (the header) then `recv(length)`. `GuardedSocket`
-reads and checks the whole PDU at the first call and hands out the body at the second,
-so nothing malformed reaches pynetdicom or the fast lane:
+reads and checks the whole PDU at the first call and hands out the body at the second;
+the fast lane takes whole checked PDUs from `take_pdu()`. Nothing malformed reaches
+pynetdicom or the fast lane:
 
 - before the association is established a PDU may be at most `Limits.first_pdu_max`
   bytes; an A-ASSOCIATE-RQ must be well formed with ASCII AE titles and valid UIDs;
@@ -10,6 +11,12 @@ so nothing malformed reaches pynetdicom or the fast lane:
   pieces, so a claimed length is never allocated before the bytes arrive;
 - a command set must decode, name a command this node serves, carry valid UIDs, and a
   data set may follow only a command that announces one, at most `Limits.max_object`.
+
+The socket is read in large pieces into one buffer per connection (`RECV_BUFFER`): a
+PDU that fits is handed out as a view of it, with no copy, and one read can bring
+several PDUs (a C-STORE's command and data set PDUs usually arrive together). A larger
+PDU gets its own buffer, grown as its bytes arrive. `ready` says True while bytes are
+buffered, which select() on the socket cannot see.
 
 A refused PDU gets one log line naming the peer and the reason, an A-ABORT to the peer
 and, for pynetdicom, a closed transport (a short header read, which it handles quietly).
@@ -22,12 +29,13 @@ import logging
 import re
 import socket
 import struct
+from dataclasses import dataclass
 from typing import Any
 
 from pynetdicom.pdu import A_ASSOCIATE_RQ
 from pynetdicom.transport import AssociationSocket
 
-from store.acceptor.limits import MIB, Limits
+from store.acceptor.limits import KIB, MIB, Limits
 from store.wire import (
     AFFECTED_SOP_CLASS,
     AFFECTED_SOP_INSTANCE,
@@ -45,6 +53,10 @@ logger = logging.getLogger(__name__)
 UID = re.compile(rb"[0-9.]{1,64}")
 AE_CHARS = re.compile(rb"[\x20-\x5b\x5d-\x7e]{16}")  # default repertoire, no backslash
 PIECE = 1 * MIB
+# Per connection: PDUs up to this size (with their 6-byte header) are read into it and
+# handed out without a copy. DCMTK sends 128 KB PDUs (16 KB by default in many others).
+RECV_BUFFER = 512 * KIB
+FIRST_BUFFER = 16 * KIB  # until the association request is accepted
 HARD_MAX_PDU = 64 * MIB  # when the negotiated maximum is 0 ("no limit")
 ASSOCIATE_RQ = 0x01
 PRE_ASSOCIATION = ("Sta1", "Sta2", "Sta3", "Sta4", "Sta5")
@@ -137,6 +149,21 @@ def check_associate_rq(body: bytes | bytearray) -> str:
     return calling.decode("ascii").strip()
 
 
+PDV = tuple[int, int, memoryview]  # (context id, message control header, fragment)
+
+
+@dataclass
+class Pdu:
+    """A whole, checked PDU. `body` is a view of the connection's receive buffer, valid
+    until the next read; `items` are the PDV items of a P-DATA-TF PDU of an established
+    association (None otherwise)."""
+
+    type: int
+    head: bytes
+    body: memoryview
+    items: list[PDV] | None = None
+
+
 class MessageCheck:
     """Follows the DIMSE messages in P-DATA-TF PDVs: whole command sets are checked
     before pynetdicom or the lane sees them; data sets only where announced."""
@@ -147,19 +174,22 @@ class MessageCheck:
         self.expect_dataset = False
         self.dataset_bytes = 0
 
-    def pdvs(self, body: bytearray, contexts: set[int]) -> None:
-        for context_id, header, fragment in self._items(body):
+    def pdvs(self, body: memoryview, contexts: set[int]) -> list[PDV]:
+        """Check a P-DATA-TF body; returns its PDV items (the lane's walk too)."""
+        items = self._items(body)
+        for context_id, header, fragment in items:
             if context_id not in contexts:
                 raise Refused(f"PDV on presentation context {context_id}, not accepted")
             if header & 0x01:
                 self.on_command(fragment, last=bool(header & 0x02))
             else:
                 self.on_dataset(len(fragment), last=bool(header & 0x02))
+        return items
 
     @staticmethod
-    def _items(body: bytearray) -> list[tuple[int, int, memoryview]]:
+    def _items(body: memoryview) -> list[PDV]:
         try:
-            return list(iter_pdvs(memoryview(body)))
+            return list(iter_pdvs(body))
         except ValueError as exc:
             raise Refused(f"invalid P-DATA-TF PDU: {exc}") from None
 
@@ -226,58 +256,130 @@ class GuardedSocket(AssociationSocket):
         # Re-arm TCP_QUICKACK per read: set from the node's AEConfig when the connection
         # opens (store.handlers.handle_conn_open -> lib.aeconfig.tune_socket).
         self.quickack = False
+        # The receive buffer: bytes [start, end) are read and not yet handed out.
+        self.inbuf = bytearray(FIRST_BUFFER)  # RECV_BUFFER once associated
+        self.inview = memoryview(self.inbuf)
+        self.start = self.end = 0
         client_socket.settimeout(limits.first_pdu_wait_s)
 
     def recv(self, nr_bytes: int) -> bytearray:
+        """pynetdicom's reads: the header of a whole checked PDU, then its body."""
         body, self.body = self.body, None
         if body is not None:
             return body
         if nr_bytes != 6:  # not pynetdicom's pattern: refuse rather than guess
             self.refuse(f"unexpected read of {nr_bytes} bytes")
             return bytearray()
+        pdu = self.take_pdu()
+        if pdu is None:
+            return bytearray()
+        self.body = bytearray(pdu.body)  # pynetdicom's own copy: the buffer moves on
+        return bytearray(pdu.head)
+
+    def take_pdu(self) -> Pdu | None:
+        """The next whole PDU, checked; None when the connection closed or the PDU was
+        refused (then the peer has its A-ABORT)."""
+        if self.refused:
+            return None  # nothing more is read from a peer we aborted
         try:
-            head = self.read(6)
-            if len(head) < 6:
-                return self.closed(head)
+            if not self.fill(6):
+                self.closed()
+                return None
+            start = self.start
+            head = bytes(self.inview[start:start + 6])
             pdu_type, _, length = struct.unpack(">BBL", head)
             self.check_head(pdu_type, length)
-            body = self.read(length)
-            if len(body) < length:
-                return self.closed(body)
-            self.check_body(pdu_type, body)
+            if 6 + length <= len(self.inbuf):
+                if not self.fill(6 + length):
+                    self.closed()
+                    return None
+                start = self.start  # fill() may have moved the bytes to the front
+                self.start = start + 6 + length
+                body = self.inview[start + 6:self.start]
+            else:
+                self.start += 6
+                body = memoryview(self.read_large(length))
+                if len(body) < length:
+                    self.closed(partial=True)
+                    return None
+            items = self.check_body(pdu_type, body)
         except Refused as exc:
             self.refuse(str(exc))
-            return bytearray()
+            return None
         except TimeoutError:
             self.refuse("no complete PDU within the time allowed")
-            return bytearray()
+            return None
         except OSError as exc:
             logger.info("%s: connection lost (%s)", self.label, exc.strerror or exc)
-            return bytearray()
-        self.body = body
-        return head
+            return None
+        return Pdu(pdu_type, head, body, items)
 
-    def read(self, count: int) -> bytearray:
-        """Up to `count` bytes (fewer only when the peer closed), grown in pieces."""
+    @property
+    def buffered(self) -> int:
+        """Bytes read from the socket and not yet handed out."""
+        return self.end - self.start
+
+    @property
+    def ready(self) -> bool:
+        """pynetdicom's check for incoming data, which select() alone would miss when
+        the bytes are already in our buffer."""
+        if self.socket is None:
+            return False
+        return self.end > self.start or bool(super().ready)
+
+    def close(self) -> None:
+        self.start = self.end = 0
+        super().close()
+
+    def fill(self, need: int) -> bool:
+        """Read until `need` (at most the buffer's size) bytes are buffered; False when
+        the peer closed first."""
+        while self.end - self.start < need:
+            if len(self.inbuf) - self.start < need:  # no room behind: to the front
+                kept = self.end - self.start
+                self.inview[:kept] = self.inview[self.start:self.end]
+                self.start, self.end = 0, kept
+            n = self.recv_some(self.inview[self.end:])
+            if not n:
+                return False
+            self.end += n
+        return True
+
+    def grow_buffer(self) -> None:
+        """The full receive buffer, for an association that passed its request (a
+        connection that never gets that far holds only the small one)."""
+        kept = self.end - self.start
+        grown = bytearray(RECV_BUFFER)
+        grown[:kept] = self.inview[self.start:self.end]
+        self.inbuf, self.inview = grown, memoryview(grown)
+        self.start, self.end = 0, kept
+
+    def recv_some(self, into: memoryview) -> int:
+        """One read from the socket into `into` (0: the peer closed)."""
         raw = self.socket
         assert raw is not None
-        buffer = bytearray(min(count, PIECE))
-        view = memoryview(buffer)
-        got = 0
-        try:
-            while got < count:
-                if got == len(buffer):
-                    view.release()
-                    buffer.extend(bytes(min(count - got, len(buffer), PIECE * 4)))
-                    view = memoryview(buffer)
-                if self.quickack:
-                    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
-                n = raw.recv_into(view[got:], len(buffer) - got)
-                if not n:
-                    break
-                got += n
-        finally:
-            view.release()
+        if self.quickack:
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+        return raw.recv_into(into, len(into))
+
+    def read_large(self, count: int) -> bytearray:
+        """A body larger than the receive buffer: what is buffered, then the rest read in
+        pieces into a buffer grown as they arrive (a claimed length is never allocated
+        before its bytes are here). Shorter than `count` only when the peer closed."""
+        kept = min(self.end - self.start, count)
+        buffer = bytearray(self.inview[self.start:self.start + kept])
+        self.start += kept
+        if self.start == self.end:
+            self.start = self.end = 0
+        got = kept
+        while got < count:
+            if got == len(buffer):
+                buffer.extend(bytes(min(count - got, max(len(buffer), PIECE), PIECE * 4)))
+            with memoryview(buffer) as view:
+                n = self.recv_some(view[got:])
+            if not n:
+                break
+            got += n
         if got < len(buffer):
             del buffer[got:]
         return buffer
@@ -298,17 +400,21 @@ class GuardedSocket(AssociationSocket):
         if length > most:
             raise Refused(f"P-DATA-TF PDU of {length} bytes, more than the {most} negotiated")
 
-    def check_body(self, pdu_type: int, body: bytearray) -> None:
+    def check_body(self, pdu_type: int, body: memoryview) -> list[PDV] | None:
+        """Raise Refused unless the body is acceptable; the PDV items of a P-DATA-TF
+        PDU of an established association."""
         if pdu_type == ASSOCIATE_RQ:
-            calling = check_associate_rq(body)
+            calling = check_associate_rq(bytes(body))
             self.label = f"{self.label} ({calling})"
+            self.grow_buffer()
             # Association set up: from now on reads wait as long as the network timeout.
             assert self.socket is not None
             self.socket.settimeout(self.assoc.network_timeout)
         elif pdu_type == P_DATA_TF and self.associated():
             if self.contexts is None:
                 self.contexts = {cx.context_id or 0 for cx in self.assoc.accepted_contexts}
-            self.messages.pdvs(body, self.contexts)
+            return self.messages.pdvs(body, self.contexts)
+        return None
 
     def associated(self) -> bool:
         """Established (or releasing): the DUL's own state, which its thread (the one
@@ -320,6 +426,7 @@ class GuardedSocket(AssociationSocket):
         if not self.refused:
             logger.warning("%s: %s; connection aborted", self.label, reason)
         self.refused = reason
+        self.start = self.end = 0
         raw = self.socket
         if raw is not None:
             try:
@@ -329,11 +436,11 @@ class GuardedSocket(AssociationSocket):
                 pass
         self.wake_acceptor()
 
-    def closed(self, partial: bytearray) -> bytearray:
-        if partial:
+    def closed(self, partial: bool = False) -> None:
+        if partial or self.end > self.start:
             logger.info("%s: connection closed inside a PDU", self.label)
+        self.start = self.end = 0
         self.wake_acceptor()
-        return bytearray()
 
     def wake_acceptor(self) -> None:
         """Before a request arrived the association thread waits for one (up to the ACSE

@@ -16,7 +16,8 @@ thread that reads the socket:
 - everything else (association set-up and release, aborts, C-ECHO) goes to pynetdicom
   unchanged, through the handlers in store/handlers.py.
 
-The PDUs arrive already checked by store.acceptor.guard (sizes, command sets, UIDs).
+The PDUs arrive whole and already checked by store.acceptor.guard (sizes, command sets,
+UIDs), as views of the connection's receive buffer with their PDV items walked once.
 
 The statuses and the counters are those of `store.handlers.handle_store`. The lane only
 runs while the association is established (state Sta6, where P-DATA leaves the state
@@ -27,7 +28,6 @@ when the association ends without it.
 from __future__ import annotations
 
 import logging
-import struct
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -73,7 +73,6 @@ ESTABLISHED = "Sta6"
 # spool's clean-up removes our own temporary files after an hour.
 SPARE_MAX_AGE_S = 60.0
 STORAGE_PREFIX = "1.2.840.10008.5.1.4.1.1."
-PDU_TYPES = (0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07)
 
 
 @dataclass
@@ -115,30 +114,16 @@ class FastLane:
     # -- reading -----------------------------------------------------------------------
     def read_pdu(self) -> None:
         dul = self.dul
-        try:
-            head = dul.socket.recv(6)
-            pdu_type, _, length = struct.unpack(">BBL", head)
-        except (OSError, struct.error):
-            dul.event_queue.put("Evt17")  # transport connection closed
+        pdu = dul.socket.take_pdu()  # whole and checked (store.acceptor.guard)
+        if pdu is None:
+            dul.event_queue.put("Evt17")  # transport connection closed (or aborted by us)
             return
-        if pdu_type not in PDU_TYPES:
-            logger.error("node %s: unknown PDU type 0x%02X", self.ctx.node_id, pdu_type)
-            dul.event_queue.put("Evt19")
-            return
-        try:
-            body = dul.socket.recv(length)
-        except OSError:
-            dul.event_queue.put("Evt17")
-            return
-        if len(body) != length:
-            dul.event_queue.put("Evt17")
-            return
-        if pdu_type != P_DATA_TF:
+        if pdu.type != P_DATA_TF:
             self.drop_incoming()  # an abort or release inside an object ends the object
-            self.to_pynetdicom(bytes(head) + body)
+            self.to_pynetdicom(pdu.head + bytes(pdu.body))
             return
         try:
-            self.on_p_data(head, body)
+            self.on_p_data(pdu.head, pdu.body, pdu.items)
         except Exception as exc:  # pynetdicom's answer to what it cannot take: an abort
             logger.warning("node %s: P-DATA-TF PDU from %s not taken: %s: %s; aborting",
                            self.ctx.node_id, self.peer, type(exc).__name__, exc)
@@ -161,9 +146,13 @@ class FastLane:
         self.dul.event_queue.put(event)
         self.dul._recv_pdu.put(pdu)
 
-    def on_p_data(self, head: bytes, body: bytearray) -> None:
-        view = memoryview(body)
-        items = list(iter_pdvs(view))  # validates the whole PDU before acting on any of it
+    def on_p_data(self, head: bytes, body: memoryview,
+                  items: list[tuple[int, int, memoryview]] | None = None) -> None:
+        """`body` may be a view of the socket's buffer: nothing keeps it past this call.
+        `items`: its PDV items as the guard walked them (else walked here); the whole PDU
+        is valid before any of it is acted on."""
+        if items is None:
+            items = list(iter_pdvs(body))
         passed: list[bytes] = []
         for context_id, header, fragment in items:
             is_command, last = bool(header & 0x01), bool(header & 0x02)
@@ -185,7 +174,7 @@ class FastLane:
                     passed.extend(self.on_command())
         if passed:
             if len(passed) == len(items):
-                self.to_pynetdicom(bytes(head) + bytes(body))
+                self.to_pynetdicom(head + bytes(body))
             else:
                 self.to_pynetdicom(p_data_pdu(passed))
 

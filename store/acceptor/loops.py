@@ -157,6 +157,8 @@ class FastDUL(DULServiceProvider):
         if sock is None or self.pipe_closed:
             time.sleep(0.001)
             return
+        if getattr(self.socket, "buffered", 0):
+            return  # bytes read ahead into the guard's buffer: select() cannot see them
         if isinstance(sock, ssl.SSLSocket) and sock.pending():
             return  # decrypted bytes waiting that select() cannot see
         try:
