@@ -36,7 +36,7 @@ class AEConfig:
     connection_timeout: float
     maximum_associations: int
     tcp_nodelay: bool = True
-    # Linux TCP_QUICKACK re-armed per read (lib/dicom.quick_ack, store handlers): peers
+    # Linux TCP_QUICKACK re-armed per read (lib/dicom.QuickAckSocket, store/acceptor): peers
     # that keep Nagle on do not wait for our delayed ACK.
     tcp_quickack: bool = True
     tls: bool = False

@@ -164,3 +164,33 @@ def test_the_store_node_sets_tcp_options_from_its_config(tcp: bool, tmp_path: Pa
             assoc.release()
     finally:
         ae.shutdown()
+
+
+@pytest.mark.parametrize("quickack", [True, False])
+def test_outgoing_associations_re_arm_quickack_through_their_own_socket_class(
+    quickack: bool, settings: Any
+) -> None:
+    """Item 1: the outgoing side patches no instance: its AE makes a QuickAckSocket
+    (AE._create_socket, checked by outgoing_capabilities()), whose per-read TCP_QUICKACK
+    follows the config; a real association with a pynetdicom SCP on loopback."""
+    assert dicom.outgoing_capabilities() == ()
+    settings.TCP_QUICKACK = quickack
+    scp = AE(ae_title="ECHOSCP")
+    scp.add_supported_context("1.2.840.10008.1.1")
+    server = scp.start_server(("127.0.0.1", 0), block=False)
+    assert server is not None
+    try:
+        peer = dicom.Peer(ae_title="ECHOSCP", host="127.0.0.1",
+                          port=server.server_address[1], calling_ae_title="DOSEPORT")
+        assoc = dicom.open_association(peer, ["1.2.840.10008.1.1"])
+        assert not isinstance(assoc, dicom.AssocFailure), assoc
+        try:
+            wrapper = assoc.dul.socket
+            assert type(wrapper) is dicom.QuickAckSocket
+            assert "recv" not in vars(wrapper)  # the class's method, not a patched instance
+            assert wrapper.quickack is (quickack and hasattr(socket, "TCP_QUICKACK"))
+            assert assoc.send_c_echo().Status == 0
+        finally:
+            assoc.release()
+    finally:
+        server.shutdown()
