@@ -63,6 +63,9 @@ def filter_studies(flt: StudyFilter, qs: QuerySet[Study] | None = None) -> Query
     return _search(qs, flt)
 
 
+PAST_ANY = chr(0x10FFFF)  # sorts after every character a prefix can be followed by
+
+
 def _accession(value: str) -> Q:
     """Accession numbers that start with `value`, as typed or in upper case: a range on the
     accession index (SQLite's LIKE is case-insensitive and cannot use it; on PostgreSQL
@@ -74,9 +77,6 @@ def _accession(value: str) -> Q:
         else:
             q |= Q(accession_number__gte=prefix, accession_number__lt=prefix + PAST_ANY)
     return q
-
-
-PAST_ANY = chr(0x10FFFF)  # sorts after every character a prefix can be followed by
 
 
 def _search(qs: QuerySet[Study], flt: StudyFilter) -> QuerySet[Study]:

@@ -152,14 +152,24 @@ def stored() -> dict[str, Any]:
     return {name: F(column) for name, column in COLUMNS.items()}
 
 
+def _computed_columns() -> dict[str, Any]:
+    """Study column -> the expression that works it out (computed(), by column)."""
+    return {COLUMNS[name]: expr for name, expr in computed().items()}
+
+
+def _protocol_text(names: Iterable[str]) -> str:
+    """What headline_protocols stores: the distinct protocols sorted, one per line."""
+    return "\n".join(sorted(set(names)))[:PROTOCOLS_MAX]
+
+
 def _protocols(pks: list[int]) -> dict[int, str]:
-    """Study id -> its events' distinct acquisition protocols, one per line (sorted)."""
-    found: dict[int, set[str]] = {pk: set() for pk in pks}
+    """Study id -> its events' distinct acquisition protocols (_protocol_text)."""
+    found: dict[int, list[str]] = {pk: [] for pk in pks}
     rows = (IrradiationEvent.objects.filter(study_id__in=pks).exclude(acquisition_protocol="")
             .order_by().values_list("study_id", "acquisition_protocol").distinct())
     for study_id, protocol in rows:
-        found[study_id].add(protocol)
-    return {pk: "\n".join(sorted(names))[:PROTOCOLS_MAX] for pk, names in found.items()}
+        found[study_id].append(protocol)
+    return {pk: _protocol_text(names) for pk, names in found.items()}
 
 
 def refresh(pks: Iterable[int]) -> None:
@@ -171,11 +181,10 @@ def refresh(pks: Iterable[int]) -> None:
         for pk in ids:
             _refresh_one(pk)
         return
-    expressions = computed()
+    columns = _computed_columns()
     for start in range(0, len(ids), REFRESH_BATCH):
         batch = ids[start:start + REFRESH_BATCH]
-        Study.objects.filter(pk__in=batch).update(
-            **{COLUMNS[name]: expr for name, expr in expressions.items()})
+        Study.objects.filter(pk__in=batch).update(**columns)
         texts: dict[str, list[int]] = {}
         for pk, text in _protocols(batch).items():
             texts.setdefault(text, []).append(pk)
@@ -203,8 +212,7 @@ def _compile() -> _Compiled:
     key = (connection.alias, connection.vendor)
     if key not in _compiled:
         query = UpdateQuery(Study)
-        query.add_update_values({**{COLUMNS[name]: expr for name, expr in computed().items()},
-                                 "headline_protocols": Value(_TEXT)})
+        query.add_update_values({**_computed_columns(), "headline_protocols": Value(_TEXT)})
         query.add_q(Q(pk=_PK))
         sql, params = query.get_compiler(connection.alias).as_sql()
         params = tuple(params)
@@ -224,9 +232,8 @@ def _refresh_one(pk: int) -> None:
     params = list(compiled.params)
     with connection.cursor() as cursor:
         cursor.execute(compiled.protocols, [pk])
-        names = sorted(row[0] for row in cursor.fetchall())
         params[compiled.pk_at] = pk
-        params[compiled.text_at] = "\n".join(names)[:PROTOCOLS_MAX]
+        params[compiled.text_at] = _protocol_text(row[0] for row in cursor.fetchall())
         cursor.execute(compiled.update, params)
 
 
@@ -253,7 +260,8 @@ _deferred: contextvars.ContextVar[bool] = contextvars.ContextVar("summary_deferr
 
 @contextlib.contextmanager
 def deferred() -> Iterator[None]:
-    """Saves inside refresh nothing through the signals: the caller refreshes once after."""
+    """Saves inside this block do not refresh through the signals: the caller refreshes
+    once after (imports/persist.py)."""
     token = _deferred.set(True)
     try:
         yield
